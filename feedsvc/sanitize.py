@@ -1,0 +1,61 @@
+"""HTML sanitizing: the one allowlist every stored post goes through.
+
+Admin content and partner content share the allowlist; partner content gets a few extra
+rules (see ``feedsvc.ingest.clean``) on top of it.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import nh3
+
+# Tags a news article needs; everything else (script, style, iframe, form, svg, math …) is dropped.
+ALLOWED_TAGS: frozenset[str] = frozenset(
+    {
+        "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "div", "dl", "dt",
+        "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd",
+        "li", "mark", "ol", "p", "pre", "q", "s", "small", "span", "strong", "sub", "sup", "table",
+        "tbody", "td", "tfoot", "th", "thead", "time", "tr", "u", "ul",
+    }
+)
+ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
+    "a": {"href", "hreflang", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "blockquote": {"cite"},
+    "q": {"cite"},
+    "del": {"cite", "datetime"},
+    "ins": {"cite", "datetime"},
+    "time": {"datetime"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "ol": {"start"},
+}
+# Only these schemes survive; javascript:, data:, vbscript: and the rest are removed with the attribute.
+URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto"})
+# Their content is dropped together with the tag, not kept as text.
+DROP_WITH_CONTENT: frozenset[str] = frozenset({"script", "style", "template", "noscript", "iframe", "object"})
+
+_TAG_RE = re.compile(r"<[^>]*>")
+_SPACE_RE = re.compile(r"\s+")
+
+
+def sanitize_html(fragment: str) -> str:
+    """Return ``fragment`` reduced to the allowlist, with links marked ``noopener noreferrer``."""
+    return nh3.clean(
+        fragment,
+        tags=set(ALLOWED_TAGS),
+        clean_content_tags=set(DROP_WITH_CONTENT),
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=set(URL_SCHEMES),
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    )
+
+
+def html_to_text(fragment: str) -> str:
+    """Plain text of an HTML fragment: tags removed (their script/style content too), entities decoded."""
+    cleaned = nh3.clean(fragment, tags=set(), clean_content_tags=set(DROP_WITH_CONTENT))
+    text = html.unescape(_TAG_RE.sub(" ", cleaned))
+    return _SPACE_RE.sub(" ", text).strip()
