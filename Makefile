@@ -1,0 +1,35 @@
+# Two commands for a newcomer: `make run` (service with demo data) and `make test`.
+VENV    ?= .venv
+PYTHON  ?= python3
+HOST    ?= 127.0.0.1
+PORT    ?= 5000
+WORKERS ?= 2
+BIN      = $(VENV)/bin
+STAMP    = $(VENV)/.installed
+
+.PHONY: install run test lint bench bench-quick
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/feedsvc init-db
+	$(BIN)/feedsvc demo --if-empty
+	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+
+lint: $(STAMP)
+	$(BIN)/ruff check feedsvc tests bench wsgi.py
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick

@@ -1,0 +1,35 @@
+"""feedsvc: RSS, Atom and JSON Feed for a multilingual news portal."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+from feedsvc import config as config_module
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Application factory: defaults, then instance/config.py, then FEEDSVC_* variables, then test_config."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(config_module.DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.update(config_module.env_overrides(os.environ))
+    if test_config:
+        app.config.update(test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    config_module.finalize(app.config, app.instance_path)  # type: ignore[arg-type]
+
+    from feedsvc import api, cache, cli, db, health, site
+    from feedsvc.public import feeds, pages
+
+    site.init_app(app)
+    db.init_app(app)
+    cache.init_app(app)
+    api.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(feeds.bp)
+    app.register_blueprint(pages.bp)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,119 @@
+"""/api/posts: create, list, read, edit and delete posts."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+
+from flask import url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import and_, or_, select
+
+from feedsvc import db
+from feedsvc.api.auth import require
+from feedsvc.api.schemas import PostOut, PostPage, PostPatch, PostQuery, PostWrite
+from feedsvc.errors import InvalidInput
+from feedsvc.models import Category, Post, PostCategory
+from feedsvc.posts import PostInput, create_post, delete_post, get_post, post_json, update_post
+from feedsvc.site import site
+
+blp = Blueprint("posts", __name__, url_prefix="/api/posts", description="Posts in every language")
+SECURITY = [{"bearerAuth": []}]
+
+
+def to_input(data: dict[str, Any]) -> PostInput:
+    return PostInput(**data, given=frozenset(data))
+
+
+def _encode_cursor(post: Post) -> str:
+    raw = f"{post.published_at.isoformat()}|{post.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, _, ident = raw.partition("|")
+        return datetime.fromisoformat(when), int(ident)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput("not a cursor this API gave out", field="cursor") from exc
+
+
+@blp.route("")
+class Posts(MethodView):
+    @blp.doc(security=SECURITY)
+    @require("posts")
+    @blp.arguments(PostQuery, location="query")
+    @blp.response(200, PostPage)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Newest first, by keyset cursor."""
+        session, the_site = db.session(), site()
+        stmt = select(Post)
+        if "language" in args:
+            if args["language"] not in the_site.languages:
+                raise InvalidInput(f"unknown language {args['language']!r}", field="language")
+            stmt = stmt.where(Post.language == args["language"])
+        if "category" in args:
+            cat_id = session.scalar(select(Category.id).where(Category.slug == args["category"]))
+            if cat_id is None:
+                raise InvalidInput(f"unknown category {args['category']!r}", field="category")
+            stmt = stmt.where(
+                Post.id.in_(select(PostCategory.post_id).where(PostCategory.category_id == cat_id))
+            )
+        if "cursor" in args:
+            when, ident = _decode_cursor(args["cursor"])
+            stmt = stmt.where(or_(Post.published_at < when, and_(Post.published_at == when, Post.id < ident)))
+        limit = args["limit"]
+        posts = list(
+            session.scalars(stmt.order_by(Post.published_at.desc(), Post.id.desc()).limit(limit + 1))
+        )
+        more = len(posts) > limit
+        posts = posts[:limit]
+        return {
+            "items": [post_json(session, the_site, p) for p in posts],
+            "next_cursor": _encode_cursor(posts[-1]) if more else None,
+        }
+
+    @blp.doc(security=SECURITY)
+    @require("posts")
+    @blp.arguments(PostWrite)
+    @blp.response(201, PostOut)
+    def post(self, data: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Create a post; its HTML is sanitized and its feeds change at once."""
+        session, the_site = db.session(), site()
+        post = create_post(session, the_site, to_input(data))
+        session.commit()
+        location = url_for("posts.PostItem", post_id=post.id, _external=False)
+        return post_json(session, the_site, post), 201, {"Location": the_site.url(location)}
+
+
+@blp.route("/<int:post_id>")
+class PostItem(MethodView):
+    @blp.doc(security=SECURITY)
+    @require("posts")
+    @blp.response(200, PostOut)
+    def get(self, post_id: int) -> dict[str, Any]:
+        session = db.session()
+        return post_json(session, site(), get_post(session, post_id))
+
+    @blp.doc(security=SECURITY)
+    @require("posts")
+    @blp.arguments(PostPatch)
+    @blp.response(200, PostOut)
+    def patch(self, data: dict[str, Any], post_id: int) -> dict[str, Any]:
+        """Change the fields sent; the GUID never changes, `updated` does."""
+        session, the_site = db.session(), site()
+        post = update_post(session, the_site, get_post(session, post_id), to_input(data))
+        session.commit()
+        return post_json(session, the_site, post)
+
+    @blp.doc(security=SECURITY)
+    @require("posts")
+    @blp.response(204)
+    def delete(self, post_id: int) -> None:
+        session = db.session()
+        delete_post(session, get_post(session, post_id))
+        session.commit()

@@ -1,0 +1,115 @@
+"""Request and response schemas: they validate requests and generate the OpenAPI document."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+SLUG = validate.Regexp(
+    r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="use lowercase letters, digits and single hyphens"
+)
+HTTP_URL = {"schemes": {"http", "https"}}
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE  # an unknown field is an error, never silently dropped
+
+
+class ErrorDetail(Schema):
+    status = fields.Integer(required=True)
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    fields = fields.Dict(keys=fields.String(), metadata={"description": "problems by field name"})
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorDetail, required=True)
+
+
+class PostWrite(StrictSchema):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    content = fields.String(required=True, validate=validate.Length(max=500_000))
+    summary = fields.String(allow_none=True, validate=validate.Length(max=5_000))
+    language = fields.String(required=True, validate=validate.Length(min=2, max=16))
+    categories = fields.List(
+        fields.String(validate=SLUG), load_default=list, validate=validate.Length(max=20)
+    )
+    author = fields.String(allow_none=True, validate=validate.Length(max=200))
+    published_at = fields.AwareDateTime(
+        format="iso", allow_none=True, metadata={"description": "RFC 3339 with offset; default now"}
+    )
+    slug = fields.String(allow_none=True, validate=[SLUG, validate.Length(max=200)])
+    url = fields.Url(allow_none=True, **HTTP_URL, metadata={"description": "external article, if any"})
+    image_url = fields.Url(allow_none=True, **HTTP_URL)
+    translation_of = fields.Integer(
+        allow_none=True, strict=True, metadata={"description": "id of the original"}
+    )
+
+
+class PostPatch(PostWrite):
+    """Every field optional; only the fields sent change."""
+
+    title = fields.String(validate=validate.Length(min=1, max=500))
+    content = fields.String(validate=validate.Length(max=500_000))
+    language = fields.String(validate=validate.Length(min=2, max=16))
+    categories = fields.List(fields.String(validate=SLUG), validate=validate.Length(max=20))
+
+
+class Translation(Schema):
+    id = fields.Integer()
+    language = fields.String()
+    link = fields.String()
+
+
+class PostOut(Schema):
+    id = fields.Integer()
+    guid = fields.String()
+    language = fields.String()
+    slug = fields.String()
+    title = fields.String()
+    summary = fields.String()
+    content = fields.String()
+    author = fields.String(allow_none=True)
+    url = fields.String(allow_none=True)
+    link = fields.String()
+    image_url = fields.String(allow_none=True)
+    image_type = fields.String(allow_none=True)
+    categories = fields.List(fields.String())
+    published_at = fields.DateTime(format="iso")
+    updated_at = fields.DateTime(format="iso")
+    created_at = fields.DateTime(format="iso")
+    translation_group = fields.Integer(allow_none=True)
+    translations = fields.List(fields.Nested(Translation))
+    visible = fields.Boolean()
+    source_id = fields.Integer(allow_none=True)
+
+
+class PostPage(Schema):
+    items = fields.List(fields.Nested(PostOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class PostQuery(StrictSchema):
+    language = fields.String()
+    category = fields.String(validate=SLUG)
+    cursor = fields.String()
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class CategoryWrite(StrictSchema):
+    slug = fields.String(required=True, validate=[SLUG, validate.Length(max=64)])
+    names = fields.Dict(
+        keys=fields.String(), values=fields.String(validate=validate.Length(min=1, max=200)), required=True
+    )
+
+
+class CategoryPatch(StrictSchema):
+    names = fields.Dict(
+        keys=fields.String(), values=fields.String(validate=validate.Length(min=1, max=200)), required=True
+    )
+
+
+class CategoryOut(Schema):
+    slug = fields.String()
+    names = fields.Dict(keys=fields.String(), values=fields.String())
+    posts = fields.Integer()

@@ -1,0 +1,82 @@
+"""Configuration: defaults, then ``instance/config.py``, then ``FEEDSVC_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# Name in the environment (FEEDSVC_<NAME>) → (config key, converter).
+_ENV: dict[str, tuple[str, Any]] = {
+    "DATABASE_URL": ("DATABASE_URL", str),
+    "CACHE_URL": ("CACHE_URL", str),
+    "BASE_URL": ("BASE_URL", str),
+    "LANGUAGES": ("LANGUAGES", str),
+    "SITE_NAME": ("SITE_NAME", str),
+    "TIMEZONE": ("TIMEZONE", str),
+    "FEED_MAX_AGE": ("FEED_MAX_AGE", int),
+    "MAX_BODY_BYTES": ("MAX_CONTENT_LENGTH", int),
+    "ALLOW_PRIVATE_SOURCES": ("ALLOW_PRIVATE_SOURCES", lambda v: v.strip().lower() in {"1", "true", "yes"}),
+    "SECRET_KEY": ("SECRET_KEY", str),
+}
+
+DEFAULTS: dict[str, Any] = {
+    "BASE_URL": "http://127.0.0.1:5000",
+    "LANGUAGES": "en,ru,uz",
+    "SITE_NAME": "Tashkent News",
+    "TIMEZONE": "Asia/Tashkent",
+    "CACHE_URL": "simple",
+    "FEED_MAX_AGE": 300,
+    "FEED_DEFAULT_LIMIT": 50,
+    "FEED_MAX_LIMIT": 200,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "ALLOW_PRIVATE_SOURCES": False,
+    # Feeds never go stale by time (keys carry a version); the timeout only evicts old versions.
+    "CACHE_DEFAULT_TIMEOUT": 24 * 3600,
+    "API_TITLE": "feedsvc admin API",
+    "API_VERSION": "1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "JSON_SORT_KEYS": False,
+}
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, (key, convert) in _ENV.items():
+        raw = environ.get(f"FEEDSVC_{name}")
+        if raw is not None and raw != "":
+            out[key] = convert(raw)
+    return out
+
+
+def finalize(config: dict[str, Any], instance_path: str) -> None:
+    """Fill derived values and reject settings that cannot work, with a clear message."""
+    if not config.get("DATABASE_URL"):
+        config["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'feedsvc.sqlite3'}"
+    config["DATABASE_URL"] = normalize_database_url(config["DATABASE_URL"])
+    langs = config["LANGUAGES"]
+    if isinstance(langs, str):
+        langs = [part.strip().lower() for part in langs.split(",") if part.strip()]
+    if not langs:
+        raise ValueError("FEEDSVC_LANGUAGES must name at least one language")
+    config["LANGUAGE_LIST"] = tuple(langs)
+    config["BASE_URL"] = str(config["BASE_URL"]).rstrip("/")
+    if not config["BASE_URL"].startswith(("http://", "https://")):
+        raise ValueError("FEEDSVC_BASE_URL must be an absolute http(s) URL")
+    try:
+        config["ZONE"] = ZoneInfo(config["TIMEZONE"])
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"FEEDSVC_TIMEZONE: unknown time zone {config['TIMEZONE']!r}") from exc
+    config.setdefault("SECRET_KEY", os.urandom(16).hex())
+
+
+def normalize_database_url(url: str) -> str:
+    # psycopg 3 is the PostgreSQL driver; accept the plain scheme operators usually write.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

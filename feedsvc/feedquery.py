@@ -1,0 +1,141 @@
+"""Reading what a feed shows: a fixed number of indexed, limited queries, whatever the archive's size."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import Connection, Row, select
+
+from feedsvc.feeds.model import Alternate, Category, Feed, Image, Item
+from feedsvc.models import Category as CategoryRow
+from feedsvc.models import Post, PostCategory
+from feedsvc.scopes import Scope
+from feedsvc.site import Site
+
+_P = Post.__table__.c
+_PC = PostCategory.__table__.c
+_C = CategoryRow.__table__.c
+
+_ITEM_COLUMNS = (
+    _P.id,
+    _P.uid,
+    _P.language,
+    _P.slug,
+    _P.title,
+    _P.summary,
+    _P.content,
+    _P.author,
+    _P.url,
+    _P.image_url,
+    _P.image_type,
+    _P.image_length,
+    _P.published_at,
+    _P.updated_at,
+    _P.translation_group,
+)
+
+
+def category_names(conn: Connection, slug: str) -> dict[str, str] | None:
+    return conn.execute(select(_C.names).where(_C.slug == slug)).scalar()
+
+
+def _post_rows(conn: Connection, scope: Scope, limit: int, category_id: int | None) -> list[Row]:
+    if category_id is not None:
+        # Walk the category index newest first; the posts are then fetched by primary key.
+        ids = (
+            select(_PC.post_id)
+            .where(_PC.category_id == category_id, _PC.language == scope.language, _PC.visible.is_(True))
+            .order_by(_PC.published_at.desc(), _PC.post_id.desc())
+            .limit(limit)
+            .subquery()
+        )
+        stmt = select(*_ITEM_COLUMNS).join(ids, ids.c.post_id == _P.id)
+    else:
+        stmt = select(*_ITEM_COLUMNS).where(_P.visible.is_(True))
+        if scope.language is not None:
+            stmt = stmt.where(_P.language == scope.language)
+    stmt = stmt.order_by(_P.published_at.desc(), _P.id.desc()).limit(limit)
+    return list(conn.execute(stmt))
+
+
+def load_items(conn: Connection, site: Site, scope: Scope, limit: int, category_id: int | None) -> list[Item]:
+    rows = _post_rows(conn, scope, limit, category_id)
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    cats: dict[int, list[tuple[str, dict[str, str]]]] = defaultdict(list)
+    for post_id, slug, names in conn.execute(
+        select(_PC.post_id, _C.slug, _C.names)
+        .join(CategoryRow.__table__, _C.id == _PC.category_id)
+        .where(_PC.post_id.in_(ids))
+        .order_by(_PC.post_id, _C.slug)
+    ):
+        cats[post_id].append((slug, names))
+    groups = {r.translation_group for r in rows if r.translation_group is not None}
+    translations: dict[int, list[Row]] = defaultdict(list)
+    if groups:
+        for t in conn.execute(
+            select(_P.id, _P.language, _P.slug, _P.url, _P.title, _P.translation_group)
+            .where(_P.translation_group.in_(groups), _P.visible.is_(True))
+            .order_by(_P.language)
+        ):
+            translations[t.translation_group].append(t)
+    return [_item(site, r, cats.get(r.id, ()), translations.get(r.translation_group, ())) for r in rows]
+
+
+def _item(site: Site, r: Row, cats: object, group: object) -> Item:
+    lang = r.language
+    return Item(
+        guid=f"urn:uuid:{r.uid}",
+        url=site.post_url(lang, r.slug, r.url),
+        title=r.title,
+        summary=r.summary,
+        content_html=r.content,
+        published=r.published_at,
+        updated=r.updated_at,
+        language=lang,
+        author=r.author,
+        categories=tuple(
+            Category(slug=slug, label=names.get(lang) or slug, scheme=f"{site.base_url}/{lang}/{slug}/")
+            for slug, names in cats  # type: ignore[attr-defined]
+        ),
+        image=Image(r.image_url, r.image_type or "image/jpeg", r.image_length or 0) if r.image_url else None,
+        alternates=tuple(
+            Alternate(t.language, site.post_url(t.language, t.slug, t.url), t.title)
+            for t in group  # type: ignore[attr-defined]
+            if t.id != r.id
+        ),
+    )
+
+
+def build_feed(
+    conn: Connection,
+    site: Site,
+    scope: Scope,
+    *,
+    self_url: str,
+    feed_id: str,
+    limit: int,
+    updated: datetime,
+    category_id: int | None = None,
+    category_name: str | None = None,
+) -> Feed:
+    if scope.language is None:
+        title = site.name
+    elif category_name is None:
+        title = f"{site.name} — {site.language_name(scope.language)}"
+    else:
+        title = f"{site.name} — {category_name}"
+    return Feed(
+        title=title,
+        description=site.description(scope.language)
+        if category_name is None
+        else f"{category_name} — {site.description(scope.language)}",
+        home_url=site.url(scope.path),
+        self_url=self_url,
+        language=scope.language,
+        updated=updated,
+        feed_id=feed_id,
+        items=load_items(conn, site, scope, limit, category_id),
+    )

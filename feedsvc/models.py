@@ -1,0 +1,136 @@
+"""The stored schema. Alembic migrations in ``feedsvc/migrations`` create and change it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a bigint identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class Category(Base):
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    names: Mapped[dict[str, str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def name_in(self, language: str) -> str:
+        return self.names.get(language) or self.names.get("en") or self.slug
+
+
+class Post(Base):
+    __tablename__ = "posts"
+    __table_args__ = (
+        UniqueConstraint("language", "slug", name="uq_posts_language_slug"),
+        # The two feed queries walk these indexes newest first and stop at the limit.
+        Index("ix_posts_feed_all", "visible", "published_at", "id"),
+        Index("ix_posts_feed_language", "visible", "language", "published_at", "id"),
+        Index("ix_posts_translation_group", "translation_group"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)  # GUID in feeds: never changes
+    language: Mapped[str] = mapped_column(String(16))
+    slug: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(Text)  # external article; None → our own page
+    image_url: Mapped[str | None] = mapped_column(Text)
+    image_type: Mapped[str | None] = mapped_column(String(100))
+    image_length: Mapped[int] = mapped_column(BigInteger, default=0)
+    published_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    translation_group: Mapped[int | None] = mapped_column(BigInteger)
+    visible: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    categories: Mapped[list[Category]] = relationship(
+        secondary="post_categories", lazy="selectin", order_by="Category.slug", viewonly=True
+    )
+
+
+class PostCategory(Base):
+    """Post ↔ category, with the post's feed sort keys copied in so a category feed is one index walk."""
+
+    __tablename__ = "post_categories"
+    __table_args__ = (
+        Index("ix_post_categories_feed", "category_id", "language", "visible", "published_at", "post_id"),
+    )
+
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
+    category_id: Mapped[int] = mapped_column(
+        ForeignKey("categories.id", ondelete="CASCADE"), primary_key=True
+    )
+    language: Mapped[str] = mapped_column(String(16))
+    published_at: Mapped[datetime]
+    visible: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class FeedState(Base):
+    """One row per feed scope ("*", "ru", "ru/events"): bumped in the transaction that changes it.
+
+    Its token is the feed's ETag and cache-key part, so every process sees a change on its next request.
+    """
+
+    __tablename__ = "feed_states"
+
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))
+    modified_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    rights: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)

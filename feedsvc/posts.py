@@ -1,0 +1,325 @@
+"""Writing posts: the one path by which the API, the demo loader and ingestion change the store.
+
+Every write cleans its text, keeps the denormalized category rows in step, and bumps the version of
+each feed scope whose content changes, all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from feedsvc import feedstate
+from feedsvc.errors import Conflict, InvalidInput, NotFound
+from feedsvc.models import Category, Post, PostCategory, utcnow
+from feedsvc.sanitize import html_to_text, sanitize_html
+from feedsvc.scopes import scopes_for
+from feedsvc.site import Site
+from feedsvc.text import make_slug, summarize, xml_safe
+
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+EDITABLE = (
+    "title",
+    "content",
+    "summary",
+    "language",
+    "categories",
+    "author",
+    "published_at",
+    "slug",
+    "url",
+    "image_url",
+    "translation_of",
+)
+
+
+@dataclass
+class PostInput:
+    """Validated fields of a post as the API (or a loader) gives them; None means "not given"."""
+
+    title: str | None = None
+    content: str | None = None
+    summary: str | None = None
+    language: str | None = None
+    categories: list[str] | None = None
+    author: str | None = None
+    published_at: datetime | None = None
+    slug: str | None = None
+    url: str | None = None
+    image_url: str | None = None
+    translation_of: int | None = None
+    given: frozenset[str] = frozenset()  # which fields the caller set (PATCH may set one to null)
+
+
+def guess_image_type(url: str) -> str:
+    guessed, _ = mimetypes.guess_type(url.split("?", 1)[0])
+    return guessed if guessed and guessed.startswith("image/") else "image/jpeg"
+
+
+def clean_title(title: str) -> str:
+    return " ".join(xml_safe(title).split())
+
+
+def _clean_optional(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = " ".join(xml_safe(value).split())
+    return value or None
+
+
+def _categories(session: Session, slugs: Iterable[str]) -> list[Category]:
+    wanted = list(dict.fromkeys(slugs))
+    if not wanted:
+        return []
+    found = {c.slug: c for c in session.scalars(select(Category).where(Category.slug.in_(wanted)))}
+    missing = [slug for slug in wanted if slug not in found]
+    if missing:
+        raise InvalidInput(f"unknown category: {', '.join(missing)}", field="categories")
+    return [found[slug] for slug in wanted]
+
+
+def _unique_slug(session: Session, language: str, base: str, exclude_id: int | None) -> str:
+    taken = set(
+        session.scalars(
+            select(Post.slug).where(
+                Post.language == language,
+                (Post.slug == base) | Post.slug.like(f"{base}-%"),
+                Post.id != (exclude_id or -1),
+            )
+        )
+    )
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def _check_slug_free(session: Session, language: str, slug: str, exclude_id: int | None) -> None:
+    clash = session.scalar(
+        select(Post.id).where(Post.language == language, Post.slug == slug, Post.id != (exclude_id or -1))
+    )
+    if clash is not None:
+        raise Conflict(
+            f"slug {slug!r} is already used by post {clash} in language {language!r}", field="slug"
+        )
+
+
+def _siblings(session: Session, post: Post) -> list[Post]:
+    if post.translation_group is None:
+        return []
+    return list(
+        session.scalars(
+            select(Post).where(Post.translation_group == post.translation_group, Post.id != post.id)
+        )
+    )
+
+
+def _scopes_of(post: Post) -> set[str]:
+    if not post.visible:
+        return set()
+    return scopes_for(post.language, [c.slug for c in post.categories])
+
+
+def _join_translation(session: Session, post: Post, original_id: int | None) -> None:
+    if original_id is None:
+        post.translation_group = None
+        return
+    original = session.get(Post, original_id)
+    if original is None:
+        raise InvalidInput(f"post {original_id} does not exist", field="translation_of")
+    if original.id == post.id:
+        raise InvalidInput("a post cannot be a translation of itself", field="translation_of")
+    group = original.translation_group or original.id
+    if original.translation_group is None:
+        original.translation_group = group
+    same_language = session.scalar(
+        select(Post.id).where(
+            Post.translation_group == group, Post.language == post.language, Post.id != (post.id or -1)
+        )
+    )
+    if same_language is not None or original.language == post.language:
+        raise Conflict(
+            f"the translation group of post {original_id} already has a post in {post.language!r}",
+            field="translation_of",
+        )
+    post.translation_group = group
+
+
+def _write_categories(session: Session, post: Post, categories: list[Category]) -> None:
+    session.execute(delete(PostCategory).where(PostCategory.post_id == post.id))
+    if categories:
+        session.execute(
+            insert(PostCategory),
+            [
+                {
+                    "post_id": post.id,
+                    "category_id": c.id,
+                    "language": post.language,
+                    "published_at": post.published_at,
+                    "visible": post.visible,
+                }
+                for c in categories
+            ],
+        )
+    session.expire(post, ["categories"])
+
+
+def _apply_text(post: Post, data: PostInput) -> None:
+    given = data.given
+    if "title" in given:
+        if not data.title or not clean_title(data.title):
+            raise InvalidInput("must not be empty", field="title")
+        post.title = clean_title(data.title)
+    if "content" in given:
+        # A summary that was derived from the old content follows the new content; a written one stays.
+        derived = post.content is not None and post.summary == summarize(html_to_text(post.content))
+        post.content = sanitize_html(xml_safe(data.content or ""))
+        if "summary" not in given and (post.summary is None or derived):
+            post.summary = summarize(html_to_text(post.content))
+    if "summary" in given:
+        written = _clean_optional(html_to_text(data.summary)) if data.summary else None
+        post.summary = written or summarize(html_to_text(post.content or ""))
+    if "author" in given:
+        post.author = _clean_optional(data.author)
+    if "url" in given:
+        post.url = data.url
+    if "image_url" in given:
+        post.image_url = data.image_url
+        post.image_type = guess_image_type(data.image_url) if data.image_url else None
+        post.image_length = 0
+
+
+def create_post(session: Session, site: Site, data: PostInput, *, uid: str | None = None) -> Post:
+    if data.language not in site.languages:
+        raise InvalidInput(
+            f"unknown language {data.language!r}; configured: {', '.join(site.languages)}", field="language"
+        )
+    categories = _categories(session, data.categories or [])
+    now = utcnow()
+    post = Post(
+        uid=uid or str(uuid.uuid4()),
+        language=data.language,
+        created_at=now,
+        updated_at=now,
+        published_at=data.published_at.astimezone(UTC) if data.published_at else now,
+        visible=True,
+        image_length=0,
+    )
+    _apply_text(post, PostInput(**{**data.__dict__, "given": frozenset(EDITABLE)}))
+    if data.slug:
+        _check_slug_free(session, post.language, data.slug, None)
+        post.slug = data.slug
+    else:
+        post.slug = _unique_slug(session, post.language, make_slug(post.title), None)
+    _join_translation(session, post, data.translation_of)
+    session.add(post)
+    session.flush()
+    _write_categories(session, post, categories)
+    affected = scopes_for(post.language, [c.slug for c in categories])
+    for sibling in _siblings(session, post):
+        affected |= _scopes_of(sibling)
+    feedstate.bump(session, affected, now)
+    return post
+
+
+def update_post(session: Session, site: Site, post: Post, data: PostInput) -> Post:
+    given = data.given
+    affected = _scopes_of(post)
+    old_siblings = _siblings(session, post)
+    if "language" in given and data.language != post.language:
+        if data.language not in site.languages:
+            raise InvalidInput(f"unknown language {data.language!r}", field="language")
+        post.language = data.language  # type: ignore[assignment]
+        if "slug" not in given:
+            _check_slug_free(session, post.language, post.slug, post.id)
+    _apply_text(post, data)
+    if "published_at" in given:
+        if data.published_at is None:
+            raise InvalidInput("must not be null", field="published_at")
+        post.published_at = data.published_at.astimezone(UTC)
+    if "slug" in given:
+        if not data.slug:
+            raise InvalidInput("must not be empty", field="slug")
+        _check_slug_free(session, post.language, data.slug, post.id)
+        post.slug = data.slug
+    if "translation_of" in given or "language" in given:
+        target = data.translation_of if "translation_of" in given else _group_anchor(post, old_siblings)
+        _join_translation(session, post, target)
+    categories = (
+        _categories(session, data.categories or []) if "categories" in given else list(post.categories)
+    )
+    post.updated_at = utcnow()
+    session.flush()
+    _write_categories(session, post, categories)
+    affected |= _scopes_of(post) if post.visible else set()
+    affected |= scopes_for(post.language, [c.slug for c in categories]) if post.visible else set()
+    for sibling in old_siblings + _siblings(session, post):
+        affected |= _scopes_of(sibling)
+    feedstate.bump(session, affected, post.updated_at)
+    return post
+
+
+def _group_anchor(post: Post, siblings: list[Post]) -> int | None:
+    return siblings[0].id if siblings else None
+
+
+def delete_post(session: Session, post: Post) -> None:
+    affected = _scopes_of(post)
+    for sibling in _siblings(session, post):
+        affected |= _scopes_of(sibling)
+    session.delete(post)
+    session.flush()
+    feedstate.bump(session, affected)
+
+
+def get_post(session: Session, post_id: int) -> Post:
+    post = session.get(Post, post_id)
+    if post is None:
+        raise NotFound(f"post {post_id} does not exist")
+    return post
+
+
+def post_json(session: Session, site: Site, post: Post) -> dict[str, Any]:
+    siblings = _siblings(session, post)
+    return {
+        "id": post.id,
+        "guid": f"urn:uuid:{post.uid}",
+        "language": post.language,
+        "slug": post.slug,
+        "title": post.title,
+        "summary": post.summary,
+        "content": post.content,
+        "author": post.author,
+        "url": post.url,
+        "link": site.post_url(post.language, post.slug, post.url),
+        "image_url": post.image_url,
+        "image_type": post.image_type,
+        "categories": [c.slug for c in post.categories],
+        "published_at": post.published_at,
+        "updated_at": post.updated_at,
+        "created_at": post.created_at,
+        "translation_group": post.translation_group,
+        "translations": [
+            {"id": s.id, "language": s.language, "link": site.post_url(s.language, s.slug, s.url)}
+            for s in sorted(siblings, key=lambda s: s.language)
+        ],
+        "visible": post.visible,
+    }
+
+
+def set_visibility(session: Session, post_ids: list[int], visible: bool) -> None:
+    """Show or hide posts (a partner source switched to store-only), keeping category rows in step."""
+    if not post_ids:
+        return
+    session.execute(update(Post).where(Post.id.in_(post_ids)).values(visible=visible))
+    session.execute(update(PostCategory).where(PostCategory.post_id.in_(post_ids)).values(visible=visible))

@@ -1,0 +1,1 @@
+"""Public, unauthenticated endpoints: feeds, the OPML list and the HTML pages."""

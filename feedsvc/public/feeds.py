@@ -1,0 +1,128 @@
+"""Feed endpoints: a poll costs one primary-key read, plus a cache lookup when it is not a 304."""
+
+from __future__ import annotations
+
+import gzip
+
+from flask import Blueprint, Response, current_app, request
+from sqlalchemy import select
+from werkzeug.http import http_date
+
+from feedsvc import db, feedstate
+from feedsvc.cache import feed_cache
+from feedsvc.conditional import not_modified
+from feedsvc.errors import NotFound, ServiceError
+from feedsvc.feedquery import build_feed
+from feedsvc.feeds import FORMATS
+from feedsvc.models import Category
+from feedsvc.scopes import Scope
+from feedsvc.site import site
+
+bp = Blueprint("feeds", __name__)
+
+
+@bp.get("/feed.<fmt>")
+def site_feed(fmt: str) -> Response:
+    return serve(Scope(), fmt)
+
+
+@bp.get("/<lang>/feed.<fmt>")
+def language_feed(lang: str, fmt: str) -> Response:
+    return serve(Scope(lang), fmt)
+
+
+@bp.get("/<lang>/<category>/feed.<fmt>")
+def category_feed(lang: str, category: str, fmt: str) -> Response:
+    return serve(Scope(lang, category), fmt)
+
+
+def _limit() -> int:
+    raw = request.args.get("limit")
+    default, maximum = current_app.config["FEED_DEFAULT_LIMIT"], current_app.config["FEED_MAX_LIMIT"]
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise ServiceError(f"must be a whole number from 1 to {maximum}", field="limit")
+    return int(raw)
+
+
+def serve(scope: Scope, fmt: str) -> Response:
+    writer = FORMATS.get(fmt)
+    the_site = site()
+    if writer is None:
+        raise NotFound(f"no feed format {fmt!r}; use rss, atom or json")
+    if scope.language is not None and scope.language not in the_site.languages:
+        raise NotFound(f"unknown language {scope.language!r}")
+    limit = _limit()
+    with db.engine().connect() as conn:
+        state = feedstate.read(conn, scope.key)
+        if state is None:
+            state = _create_state(scope)
+        etag = f'W/"{state.token}.{fmt}.{limit}"'
+        headers = {
+            "ETag": etag,
+            "Last-Modified": http_date(state.modified_at),
+            "Cache-Control": f"public, max-age={current_app.config['FEED_MAX_AGE']}",
+            "Vary": "Accept-Encoding",
+        }
+        if not_modified(request.headers, etag, state.modified_at):
+            return Response(status=304, headers=headers)
+        key = f"feed:{scope.key}:{state.token}:{fmt}:{limit}"
+        cache = feed_cache()
+        body = cache.get(key)
+        if body is None:
+            body = _render(conn, scope, fmt, limit, state)
+            cache.set(key, body)
+    if "gzip" in request.headers.get("Accept-Encoding", "") and _accepts_gzip():
+        gz_key = key + ":gz"
+        zipped = cache.get(gz_key)
+        if zipped is None:
+            zipped = gzip.compress(body, compresslevel=6, mtime=0)
+            cache.set(gz_key, zipped)
+        body = zipped
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, headers=headers, content_type=writer.content_type)
+
+
+def _accepts_gzip() -> bool:
+    return request.accept_encodings["gzip"] > 0
+
+
+def _create_state(scope: Scope) -> feedstate.State:
+    """First poll of a scope that has never been written: give it a version (or 404 if it is no scope)."""
+    with db.new_session() as s:
+        if (
+            scope.category is not None
+            and s.scalar(select(Category.id).where(Category.slug == scope.category)) is None
+        ):
+            raise NotFound(f"unknown category {scope.category!r}")
+        feedstate.bump(s, [scope.key])
+        s.commit()
+        state = feedstate.read(s, scope.key)
+    assert state is not None
+    return state
+
+
+def _render(conn, scope: Scope, fmt: str, limit: int, state: feedstate.State) -> bytes:  # type: ignore[no-untyped-def]
+    the_site = site()
+    category_id = category_name = None
+    if scope.category is not None:
+        row = conn.execute(select(Category.id, Category.names).where(Category.slug == scope.category)).first()
+        if row is None:
+            raise NotFound(f"unknown category {scope.category!r}")
+        category_id = row.id
+        category_name = row.names.get(scope.language) or scope.category
+    path = f"{scope.path}feed.{fmt}"
+    query = f"?limit={limit}" if limit != current_app.config["FEED_DEFAULT_LIMIT"] else ""
+    feed = build_feed(
+        conn,
+        the_site,
+        scope,
+        self_url=the_site.url(path + query),
+        feed_id=the_site.url(f"{scope.path}feed.atom"),
+        limit=limit,
+        updated=state.modified_at,
+        category_id=category_id,
+        category_name=category_name,
+    )
+    return FORMATS[fmt].render(feed)

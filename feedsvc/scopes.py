@@ -1,0 +1,32 @@
+"""Feed scopes: the whole site, one language, or one category in one language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    language: str | None = None
+    category: str | None = None  # category slug; only with a language
+
+    @property
+    def key(self) -> str:
+        """Row key in ``feed_states``: "*", "ru" or "ru/events"."""
+        if self.language is None:
+            return "*"
+        return self.language if self.category is None else f"{self.language}/{self.category}"
+
+    @property
+    def path(self) -> str:
+        """URL path prefix of the scope's pages and feeds, with trailing slash."""
+        if self.language is None:
+            return "/"
+        return f"/{self.language}/" if self.category is None else f"/{self.language}/{self.category}/"
+
+
+def scopes_for(language: str, category_slugs: list[str] | tuple[str, ...]) -> set[str]:
+    """Every scope key that shows a post in ``language`` filed under ``category_slugs``."""
+    keys = {"*", language}
+    keys.update(f"{language}/{slug}" for slug in category_slugs)
+    return keys
