@@ -35,7 +35,7 @@ def cache_config(url: str, instance_path: str) -> dict[str, Any]:
 class FeedCache:
     """Two layers: a bounded in-process LRU (no network, no unpickling) over the shared backend."""
 
-    def __init__(self, backend: Cache, enabled: bool, local_entries: int = 256) -> None:
+    def __init__(self, backend: Cache | None, enabled: bool, local_entries: int = 256) -> None:
         self.backend = backend
         self.enabled = enabled
         self._local: OrderedDict[str, bytes] = OrderedDict()
@@ -81,8 +81,11 @@ class FeedCache:
 
 def init_app(app: Flask) -> None:
     config = cache_config(app.config["CACHE_URL"], app.instance_path)
+    if config["CACHE_TYPE"] == "NullCache":
+        app.extensions["feedsvc.cache"] = FeedCache(None, enabled=False)
+        return
     backend = Cache(app, config={**config, "CACHE_DEFAULT_TIMEOUT": app.config["CACHE_DEFAULT_TIMEOUT"]})
-    app.extensions["feedsvc.cache"] = FeedCache(backend, enabled=config["CACHE_TYPE"] != "NullCache")
+    app.extensions["feedsvc.cache"] = FeedCache(backend, enabled=True)
 
 
 def feed_cache() -> FeedCache:

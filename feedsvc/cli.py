@@ -113,8 +113,141 @@ def demo(count: int | None, if_empty: bool) -> None:
     click.echo(f"loaded {n} posts in {time.monotonic() - started:.1f} s")
 
 
+sources = AppGroup("sources", help="Partner feeds.")
+
+
+@sources.command("add")
+@click.argument("url")
+@click.option("--language", required=True, help="Language of the partner's items, e.g. ru.")
+@click.option("--category", default=None, help="Our category slug for its items.")
+@click.option("--name", default=None)
+@click.option(
+    "--interval", "interval_s", type=click.IntRange(min=1), default=None, help="Seconds between fetches."
+)
+@click.option("--timezone", default=None, help="Zone for partner dates without one (default UTC).")
+@click.option("--store-only", is_flag=True, help="Store items without re-syndicating them in our feeds.")
+def sources_add(
+    url: str,
+    language: str,
+    category: str | None,
+    name: str | None,
+    interval_s: int | None,
+    timezone: str | None,
+    store_only: bool,
+) -> None:
+    """Register a partner feed."""
+    from feedsvc.errors import ServiceError
+    from feedsvc.ingest.settings import ingest_settings
+    from feedsvc.ingest.sources import create_source
+    from feedsvc.site import site
+
+    data = {
+        "url": url,
+        "language": language,
+        "category": category,
+        "name": name,
+        "interval_s": interval_s,
+        "timezone": timezone,
+        "syndicate": not store_only,
+    }
+    with db.new_session() as s:
+        try:
+            source = create_source(s, site(), ingest_settings(), data)
+        except ServiceError as exc:
+            raise click.ClickException(f"{exc.field}: {exc.message}" if exc.field else exc.message) from exc
+        s.commit()
+        click.echo(f"source {source.id}: {source.url} ({source.language})")
+
+
+@sources.command("list")
+def sources_list() -> None:
+    from sqlalchemy import select
+
+    from feedsvc.models import Source
+
+    with db.new_session() as s:
+        for src in s.scalars(select(Source).order_by(Source.id)):
+            state = "enabled" if src.enabled else f"disabled: {src.disabled_reason}"
+            last = src.last_outcome or "never fetched"
+            click.echo(
+                f"{src.id}\t{src.language}\t{src.url}\t{last}\terrors {src.consecutive_errors}\t{state}"
+            )
+
+
+@click.command("ingest")
+@click.option("--due", "mode", flag_value="due", default=True, help="Sources whose time has come (default).")
+@click.option("--all", "mode", flag_value="all", help="Every enabled source, due or not.")
+@click.argument("ids", nargs=-1, type=int)
+@with_appcontext
+def ingest(mode: str, ids: tuple[int, ...]) -> None:
+    """One pass over partner feeds, then exit; a line per source."""
+    from sqlalchemy import select
+
+    from feedsvc.ingest import claims
+    from feedsvc.ingest.run import ingest_source
+    from feedsvc.ingest.settings import ingest_settings
+    from feedsvc.ingest.worker import worker_name
+    from feedsvc.models import Source, utcnow
+
+    settings, owner = ingest_settings(), worker_name()
+    failed = 0
+    with db.new_session() as s:
+        if ids:
+            known = set(s.scalars(select(Source.id).where(Source.id.in_(ids))))
+            missing = [i for i in ids if i not in known]
+            if missing:
+                raise click.ClickException(f"no source {', '.join(map(str, missing))}")
+            todo, claimed = list(ids), False
+        elif mode == "all":
+            todo, claimed = (
+                list(s.scalars(select(Source.id).where(Source.enabled.is_(True)).order_by(Source.id))),
+                False,
+            )
+        else:
+            todo = claims.claim_due(s, owner, utcnow(), settings.lease_seconds, limit=10_000)
+            claimed = True
+        s.commit()
+        for source_id in todo:
+            result = ingest_source(s, source_id, owner, settings, claimed=claimed)
+            failed += result.outcome in {"error", "gone"}
+            click.echo(result.line())
+    click.echo(f"{len(todo)} source(s), {failed} failed")
+
+
+@click.command("worker")
+@click.option(
+    "--idle-sleep", type=click.FloatRange(min=0.05), default=5.0, help="Seconds to wait when nothing is due."
+)
+@click.option("--batch", type=click.IntRange(min=1, max=100), default=5, help="Sources claimed at a time.")
+@click.option("--passes", type=click.IntRange(min=1), default=None, help="Stop after N claim rounds (tests).")
+@with_appcontext
+def worker(idle_sleep: float, batch: int, passes: int | None) -> None:
+    """Fetch due partner feeds until SIGTERM/SIGINT (the source in hand is finished first)."""
+    from feedsvc.ingest import worker as worker_module
+    from feedsvc.ingest.settings import ingest_settings
+
+    stop = worker_module.Stop()
+    stop.install()
+    name = worker_module.worker_name()
+    click.echo(f"{name} started", err=True)
+    try:
+        n = worker_module.run(
+            ingest_settings(),
+            owner=name,
+            idle_sleep=idle_sleep,
+            batch=batch,
+            stop=stop,
+            report=lambda r: click.echo(r.line()),
+            max_passes=passes,
+        )
+    except KeyboardInterrupt:
+        click.echo(f"{name} interrupted; the source in hand was rolled back", err=True)
+        sys.exit(130)
+    click.echo(f"{name} stopped after {n} fetch(es)", err=True)
+
+
 def init_app(app: Flask) -> None:
-    for command in (init_db, tokens, demo):
+    for command in (init_db, tokens, demo, sources, ingest, worker):
         app.cli.add_command(command)
 
 

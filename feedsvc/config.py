@@ -20,6 +20,15 @@ _ENV: dict[str, tuple[str, Any]] = {
     "MAX_BODY_BYTES": ("MAX_CONTENT_LENGTH", int),
     "ALLOW_PRIVATE_SOURCES": ("ALLOW_PRIVATE_SOURCES", lambda v: v.strip().lower() in {"1", "true", "yes"}),
     "SECRET_KEY": ("SECRET_KEY", str),
+    "SOURCE_DEFAULT_INTERVAL": ("SOURCE_DEFAULT_INTERVAL", int),
+    "SOURCE_MIN_INTERVAL": ("SOURCE_MIN_INTERVAL", int),
+    "SOURCE_MAX_ERRORS": ("SOURCE_MAX_ERRORS", int),
+    "SOURCE_BACKOFF_CAP": ("SOURCE_BACKOFF_CAP", int),
+    "FETCH_MAX_BYTES": ("FETCH_MAX_BYTES", int),
+    "FETCH_TIMEOUT": ("FETCH_TIMEOUT", float),
+    "FETCH_CONNECT_TIMEOUT": ("FETCH_CONNECT_TIMEOUT", float),
+    # Networks a partner may live on although private, e.g. "10.20.0.0/16,192.168.5.7/32".
+    "ALLOW_NETWORKS": ("FETCH_ALLOW_NETWORKS", lambda v: tuple(p.strip() for p in v.split(",") if p.strip())),
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -41,6 +50,15 @@ DEFAULTS: dict[str, Any] = {
     "OPENAPI_URL_PREFIX": "/api",
     "OPENAPI_JSON_PATH": "openapi.json",
     "JSON_SORT_KEYS": False,
+    # Partner feeds (seconds, bytes).
+    "SOURCE_DEFAULT_INTERVAL": 900,
+    "SOURCE_MIN_INTERVAL": 60,
+    "SOURCE_MAX_ERRORS": 10,  # in a row; then the source is disabled until the operator re-enables it
+    "SOURCE_BACKOFF_CAP": 6 * 3600,
+    "FETCH_MAX_BYTES": 10 * 1024 * 1024,
+    "FETCH_TIMEOUT": 30.0,
+    "FETCH_CONNECT_TIMEOUT": 5.0,
+    "FETCH_ALLOW_NETWORKS": (),
 }
 
 

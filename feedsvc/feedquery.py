@@ -7,15 +7,16 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, select
 
-from feedsvc.feeds.model import Alternate, Category, Feed, Image, Item
+from feedsvc.feeds.model import Alternate, Category, Feed, Image, Item, SourceRef
 from feedsvc.models import Category as CategoryRow
-from feedsvc.models import Post, PostCategory
+from feedsvc.models import Post, PostCategory, Source
 from feedsvc.scopes import Scope
 from feedsvc.site import Site
 
 _P = Post.__table__.c
 _PC = PostCategory.__table__.c
 _C = CategoryRow.__table__.c
+_S = Source.__table__.c
 
 _ITEM_COLUMNS = (
     _P.id,
@@ -33,11 +34,9 @@ _ITEM_COLUMNS = (
     _P.published_at,
     _P.updated_at,
     _P.translation_group,
+    _S.name.label("source_name"),
+    _S.url.label("source_url"),
 )
-
-
-def category_names(conn: Connection, slug: str) -> dict[str, str] | None:
-    return conn.execute(select(_C.names).where(_C.slug == slug)).scalar()
 
 
 def _post_rows(conn: Connection, scope: Scope, limit: int, category_id: int | None) -> list[Row]:
@@ -55,6 +54,8 @@ def _post_rows(conn: Connection, scope: Scope, limit: int, category_id: int | No
         stmt = select(*_ITEM_COLUMNS).where(_P.visible.is_(True))
         if scope.language is not None:
             stmt = stmt.where(_P.language == scope.language)
+    # Partner items name their source; a left join keeps it to the same one query.
+    stmt = stmt.outerjoin(Source.__table__, _S.id == _P.source_id)
     stmt = stmt.order_by(_P.published_at.desc(), _P.id.desc()).limit(limit)
     return list(conn.execute(stmt))
 
@@ -106,6 +107,7 @@ def _item(site: Site, r: Row, cats: object, group: object) -> Item:
             for t in group  # type: ignore[attr-defined]
             if t.id != r.id
         ),
+        source=SourceRef(r.source_name, r.source_url) if r.source_name else None,
     )
 
 

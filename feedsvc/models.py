@@ -89,6 +89,10 @@ class Post(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     translation_group: Mapped[int | None] = mapped_column(BigInteger)
     visible: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Partner items: the source they came from (named in feeds as RSS <source> / atom:source).
+    source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sources.id", ondelete="SET NULL", name="fk_posts_source_id"), index=True
+    )
 
     categories: Mapped[list[Category]] = relationship(
         secondary="post_categories", lazy="selectin", order_by="Category.slug", viewonly=True
@@ -134,3 +138,67 @@ class ApiToken(Base):
     rights: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Source(Base):
+    """A partner feed: where to fetch it, what its items become, and the health of its last fetches."""
+
+    __tablename__ = "sources"
+    __table_args__ = (Index("ix_sources_due", "enabled", "next_fetch_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(255), index=True)  # politeness is per host
+    language: Mapped[str] = mapped_column(String(16))
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id", ondelete="SET NULL"))
+    category_map: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # partner term → our slug
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # for dates without a usable zone
+    interval_s: Mapped[int] = mapped_column(Integer)
+    syndicate: Mapped[bool] = mapped_column(Boolean, default=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    # Validators sent back verbatim on the next fetch.
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    body_hash: Mapped[str | None] = mapped_column(String(64))
+    hint_s: Mapped[int | None] = mapped_column(Integer)  # the feed's own ttl / sy:update* / max-age
+    last_fetch_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_outcome: Mapped[str | None] = mapped_column(String(32))
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_warning: Mapped[str | None] = mapped_column(Text)  # an ill-formed feed ingested as far as it went
+    last_new: Mapped[int] = mapped_column(Integer, default=0)
+    last_updated: Mapped[int] = mapped_column(Integer, default=0)
+    consecutive_errors: Mapped[int] = mapped_column(Integer, default=0)
+    next_fetch_at: Mapped[datetime]
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SourceItem(Base):
+    """Identity of a partner item: (source, key). The unique constraint keeps racing workers honest."""
+
+    __tablename__ = "source_items"
+    __table_args__ = (UniqueConstraint("source_id", "item_key", name="uq_source_items_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    item_key: Mapped[str] = mapped_column(String(64))  # sha256 of the GUID (or link, or title + date)
+    guid: Mapped[str | None] = mapped_column(Text)
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id", ondelete="SET NULL"), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)  # the operator deleted it: never again
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SourceHost(Base):
+    """A host that asked us (429/503 Retry-After) to wait: every source on it waits."""
+
+    __tablename__ = "source_hosts"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    retry_after_until: Mapped[datetime]

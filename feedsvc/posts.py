@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from feedsvc import feedstate
 from feedsvc.errors import Conflict, InvalidInput, NotFound
-from feedsvc.models import Category, Post, PostCategory, utcnow
+from feedsvc.models import Category, Post, PostCategory, SourceItem, utcnow
 from feedsvc.sanitize import html_to_text, sanitize_html
 from feedsvc.scopes import scopes_for
 from feedsvc.site import Site
@@ -274,6 +274,8 @@ def _group_anchor(post: Post, siblings: list[Post]) -> int | None:
 
 
 def delete_post(session: Session, post: Post) -> None:
+    """Delete a post. A partner item's identity is kept as a tombstone so the next fetch skips it."""
+    session.execute(update(SourceItem).where(SourceItem.post_id == post.id).values(deleted=True))
     affected = _scopes_of(post)
     for sibling in _siblings(session, post):
         affected |= _scopes_of(sibling)

@@ -11,15 +11,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, text
+from sqlalchemy import event, text
 
 from feedsvc import create_app
 from feedsvc.config import normalize_database_url
 from feedsvc.db import make_engine
 from feedsvc.migrate import upgrade
-from feedsvc.models import Base
-
-BASE_URL = "https://news.example.uz"
+from tests.helpers import BASE_URL, Api, StatementCounter, make_token, wipe
 
 
 @pytest.fixture(scope="session")
@@ -43,12 +41,6 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
         redis.Redis.from_url(cache).flushdb()
     return {"DATABASE_URL": url, "CACHE_URL": cache}
-
-
-def wipe(engine: Engine) -> None:
-    with engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
 
 
 @pytest.fixture
@@ -87,36 +79,6 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-def make_token(app: Flask, name: str = "editor", rights: list[str] | None = None) -> str:
-    from feedsvc import db
-    from feedsvc.api.auth import create_token
-
-    with app.app_context(), db.new_session() as s:
-        token = create_token(s, name, rights or ["posts", "categories", "sources"])
-        s.commit()
-    return token
-
-
-class Api:
-    """The test client with a bearer token."""
-
-    def __init__(self, client: FlaskClient, token: str) -> None:
-        self.client = client
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    def get(self, path: str, **kw: Any) -> Any:
-        return self.client.get(path, headers=self.headers, **kw)
-
-    def post(self, path: str, json: Any = None, **kw: Any) -> Any:
-        return self.client.post(path, json=json, headers=self.headers, **kw)
-
-    def patch(self, path: str, json: Any = None, **kw: Any) -> Any:
-        return self.client.patch(path, json=json, headers=self.headers, **kw)
-
-    def delete(self, path: str, **kw: Any) -> Any:
-        return self.client.delete(path, headers=self.headers, **kw)
-
-
 @pytest.fixture
 def api(app: Flask, client: FlaskClient) -> Api:
     return Api(client, make_token(app))
@@ -132,14 +94,6 @@ def categories(api: Api) -> list[str]:
     for slug, n in names.items():
         assert api.post("/api/categories", {"slug": slug, "names": n}).status_code == 201
     return list(names)
-
-
-class StatementCounter:
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        self.statements.append(statement)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Api
+from tests.helpers import Api
 
 
 def test_category_crud(api: Api) -> None:

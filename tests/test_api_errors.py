@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from conftest import Api, make_token
+from tests.helpers import Api, make_token
 
 GOOD = {"title": "T", "content": "<p>c</p>", "language": "en", "categories": ["events"]}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import BASE_URL, Api
+from tests.helpers import BASE_URL, Api
 
 
 def new_post(api: Api, **fields: object) -> dict:

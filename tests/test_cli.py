@@ -76,7 +76,7 @@ def test_demo_synthetic_bulk(app: Flask) -> None:
     client = app.test_client()
     assert len(client.get("/uz/feed.json").get_json()["items"]) == 50
     # Rows inserted with explicit ids leave the id sequence usable.
-    from conftest import Api, make_token
+    from tests.helpers import Api, make_token
 
     api = Api(client, make_token(app))
     assert (

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from conftest import Api, StatementCounter
 from feedsvc import db
 from feedsvc.demo import load_synthetic
 from feedsvc.site import site
+from tests.helpers import Api, StatementCounter
 
 
 def fill(app: Flask, n: int) -> None:

@@ -7,7 +7,7 @@ import gzip
 import pytest
 from flask.testing import FlaskClient
 
-from conftest import Api
+from tests.helpers import Api
 
 TYPES = {
     "rss": "application/rss+xml; charset=utf-8",

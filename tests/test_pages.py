@@ -6,7 +6,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree
 
-from conftest import BASE_URL, Api
+from tests.helpers import BASE_URL, Api
 
 OPML_ATTRIBUTES = {
     "text",

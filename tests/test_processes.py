@@ -15,7 +15,7 @@ import httpx
 import pytest
 from flask import Flask
 
-from conftest import BASE_URL, make_token
+from tests.helpers import BASE_URL, make_token
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -68,19 +68,22 @@ class FeedsvcApi(Api):
         code = (error.name or "error").lower().replace(" ", "_")
         message = data.get("message") or (_summary(fields) if fields else error.description or error.name)
         if error.code == 413:
-            message = f"request body is too large: the limit is {current_app.config['MAX_CONTENT_LENGTH']} bytes"
+            message = (
+                f"request body is too large: the limit is {current_app.config['MAX_CONTENT_LENGTH']} bytes"
+            )
         if error.code == 422 and fields:
             message = f"invalid request: {message}"
         return error_response(error.code or 500, code, message, fields, data.get("headers"))
 
 
 def init_app(app: Flask) -> None:
-    from feedsvc.api import auth, categories, posts
+    from feedsvc.api import auth, categories, posts, sources
 
     api = FeedsvcApi(app, spec_kwargs={"info": {"description": "Admin API of feedsvc"}})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(posts.blp)
     api.register_blueprint(categories.blp)
+    api.register_blueprint(sources.blp)
     app.extensions["feedsvc.api"] = api
     auth.init_app(app)
 

@@ -113,3 +113,92 @@ class CategoryOut(Schema):
     slug = fields.String()
     names = fields.Dict(keys=fields.String(), values=fields.String())
     posts = fields.Integer()
+
+
+class SourceWrite(StrictSchema):
+    url = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    language = fields.String(required=True, validate=validate.Length(min=2, max=16))
+    category = fields.String(allow_none=True, validate=SLUG)
+    category_map = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=200)),
+        values=fields.String(validate=SLUG),
+        metadata={"description": "partner category term → our category slug"},
+    )
+    interval_s = fields.Integer(strict=True, validate=validate.Range(min=1, max=7 * 86400))
+    syndicate = fields.Boolean(
+        load_default=True, metadata={"description": "false: store only, not in our feeds"}
+    )
+    name = fields.String(allow_none=True, validate=validate.Length(max=200))
+    timezone = fields.String(metadata={"description": "zone for partner dates without one; default UTC"})
+
+
+class SourcePatch(SourceWrite):
+    url = fields.String(validate=validate.Length(min=1, max=2000))
+    language = fields.String(validate=validate.Length(min=2, max=16))
+    syndicate = fields.Boolean()
+    enabled = fields.Boolean(metadata={"description": "true re-enables a disabled source"})
+
+
+class SourceHealth(Schema):
+    last_fetch_at = fields.DateTime(format="iso", allow_none=True)
+    last_success_at = fields.DateTime(format="iso", allow_none=True)
+    last_outcome = fields.String(allow_none=True)
+    last_status = fields.Integer(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    last_warning = fields.String(allow_none=True)
+    consecutive_errors = fields.Integer()
+    next_fetch_at = fields.DateTime(format="iso")
+    last_new = fields.Integer()
+    last_updated = fields.Integer()
+    etag = fields.String(allow_none=True)
+    last_modified = fields.String(allow_none=True)
+    feed_hint_s = fields.Integer(allow_none=True)
+    leased_by = fields.String(allow_none=True)
+
+
+class SourceOut(Schema):
+    id = fields.Integer()
+    url = fields.String()
+    name = fields.String()
+    language = fields.String()
+    category = fields.String(allow_none=True)
+    category_map = fields.Dict(keys=fields.String(), values=fields.String())
+    timezone = fields.String()
+    interval_s = fields.Integer()
+    syndicate = fields.Boolean()
+    enabled = fields.Boolean()
+    disabled_reason = fields.String(allow_none=True)
+    health = fields.Nested(SourceHealth)
+    items_stored = fields.Integer()
+    created_at = fields.DateTime(format="iso")
+
+
+class FetchOut(Schema):
+    source_id = fields.Integer()
+    outcome = fields.String(
+        metadata={"description": "new, updated, unchanged, error, gone, deferred or busy"}
+    )
+    new = fields.Integer()
+    updated = fields.Integer()
+    unchanged = fields.Integer()
+    status = fields.Integer(allow_none=True)
+    error = fields.String(allow_none=True)
+    warning = fields.String(allow_none=True)
+    elapsed_ms = fields.Integer()
+    source = fields.Nested(SourceOut)
+
+
+class SourceDeleteQuery(StrictSchema):
+    purge = fields.Boolean(
+        load_default=False, metadata={"description": "delete the source's stored posts too"}
+    )
+
+
+class ImportQuery(StrictSchema):
+    language = fields.String(metadata={"description": "for outlines without a language attribute"})
+    category = fields.String(validate=SLUG, metadata={"description": "for outlines without a category"})
+
+
+class ImportOut(Schema):
+    created = fields.List(fields.Nested(SourceOut))
+    skipped = fields.List(fields.Dict())

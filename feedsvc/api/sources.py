@@ -1,0 +1,161 @@
+"""/api/sources: partner feeds, their health, fetch-now, and OPML import/export."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from flask import Response, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from feedsvc import db
+from feedsvc.api.auth import require
+from feedsvc.api.schemas import (
+    FetchOut,
+    ImportOut,
+    ImportQuery,
+    SourceDeleteQuery,
+    SourceOut,
+    SourcePatch,
+    SourceWrite,
+)
+from feedsvc.errors import InvalidInput
+from feedsvc.ingest.opml_io import read_opml, write_opml
+from feedsvc.ingest.run import ingest_source
+from feedsvc.ingest.settings import ingest_settings
+from feedsvc.ingest.sources import create_source, delete_source, get_source, source_json, update_source
+from feedsvc.models import Category, Source
+from feedsvc.site import site
+
+blp = Blueprint("sources", __name__, url_prefix="/api/sources", description="Partner feeds")
+SECURITY = [{"bearerAuth": []}]
+
+
+@blp.route("")
+class Sources(MethodView):
+    @blp.doc(security=SECURITY)
+    @require("sources")
+    @blp.response(200, SourceOut(many=True))
+    def get(self) -> list[dict[str, Any]]:
+        session = db.session()
+        return [source_json(session, s) for s in session.scalars(select(Source).order_by(Source.id))]
+
+    @blp.doc(security=SECURITY)
+    @require("sources")
+    @blp.arguments(SourceWrite)
+    @blp.response(201, SourceOut)
+    def post(self, data: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+        session, the_site = db.session(), site()
+        source = create_source(session, the_site, ingest_settings(), data)
+        session.commit()
+        return source_json(session, source), 201, {"Location": the_site.url(f"/api/sources/{source.id}")}
+
+
+@blp.route("/<int:source_id>")
+class SourceDetail(MethodView):
+    @blp.doc(security=SECURITY)
+    @require("sources")
+    @blp.response(200, SourceOut)
+    def get(self, source_id: int) -> dict[str, Any]:
+        session = db.session()
+        return source_json(session, get_source(session, source_id))
+
+    @blp.doc(security=SECURITY)
+    @require("sources")
+    @blp.arguments(SourcePatch)
+    @blp.response(200, SourceOut)
+    def patch(self, data: dict[str, Any], source_id: int) -> dict[str, Any]:
+        session = db.session()
+        source = update_source(session, site(), ingest_settings(), get_source(session, source_id), data)
+        session.commit()
+        return source_json(session, source)
+
+    @blp.doc(security=SECURITY)
+    @require("sources")
+    @blp.arguments(SourceDeleteQuery, location="query")
+    @blp.response(204)
+    def delete(self, args: dict[str, Any], source_id: int) -> None:
+        session = db.session()
+        delete_source(session, get_source(session, source_id), purge=args["purge"])
+        session.commit()
+
+
+@blp.route("/<int:source_id>/fetch", methods=["POST"])
+@blp.doc(security=SECURITY)
+@require("sources")
+@blp.response(200, FetchOut)
+def fetch_now(source_id: int) -> dict[str, Any]:
+    """Fetch the source now and answer with the result (new, updated, unchanged, or the error)."""
+    session = db.session()
+    get_source(session, source_id)
+    session.commit()
+    owner = f"api@{socket.gethostname()}"
+    result = ingest_source(session, source_id, owner, ingest_settings())
+    source = get_source(session, source_id)
+    return {**result.as_dict(), "source": source_json(session, source)}
+
+
+@blp.route("/export.opml", methods=["GET"])
+@blp.doc(security=SECURITY)
+@require("sources")
+def export_opml() -> Response:
+    session = db.session()
+    sources = list(session.scalars(select(Source).order_by(Source.id)))
+    slugs = dict(session.execute(select(Category.id, Category.slug)).all())
+    body = write_opml(f"{site().name}: partner feeds", sources, slugs)
+    return Response(
+        body,
+        content_type="text/x-opml; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="sources.opml"'},
+    )
+
+
+@blp.route("/import", methods=["POST"])
+@blp.doc(security=SECURITY)
+@require("sources")
+@blp.arguments(ImportQuery, location="query")
+@blp.response(201, ImportOut)
+def import_opml(args: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Add every feed of an OPML file (raw body, or a multipart field named "file"). All or nothing."""
+    upload = request.files.get("file")
+    body = upload.read() if upload is not None else request.get_data()
+    if not body:
+        raise InvalidInput("send an OPML document as the body or as a file field named 'file'", field="opml")
+    session, the_site, settings = db.session(), site(), ingest_settings()
+    existing = set(session.scalars(select(Source.url)))
+    created, skipped, problems = [], [], {}
+    for feed in read_opml(body):
+        if feed.url in existing:
+            skipped.append({"url": feed.url, "reason": "a source with this URL exists already"})
+            continue
+        data = {
+            "url": feed.url,
+            "name": feed.name,
+            "language": feed.language or args.get("language"),
+            "category": feed.category or args.get("category"),
+        }
+        if not data["language"]:
+            problems[feed.url] = ["no language: give language= on the outline or ?language= on the request"]
+            continue
+        try:
+            # create_source validates before it adds anything, so a refusal leaves the session clean.
+            created.append(create_source(session, the_site, settings, data))
+        except InvalidInput as exc:
+            problems[feed.url] = [f"{exc.field}: {exc.message}" if exc.field else exc.message]
+        existing.add(feed.url)
+    if problems:
+        session.rollback()
+        raise _ImportRefused(problems)
+    session.commit()
+    return {"created": [source_json(session, s) for s in created], "skipped": skipped}, 201
+
+
+class _ImportRefused(InvalidInput):
+    def __init__(self, problems: dict[str, list[str]]) -> None:
+        super().__init__(f"{len(problems)} feed(s) could not be added; nothing was imported")
+        self.problems = problems
+
+    def as_errors(self) -> dict[str, list[str]]:
+        return self.problems

@@ -1,0 +1,232 @@
+"""One fetch of one source, end to end: claim → fetch → parse → store → record, never raising.
+
+The fetch and the parse happen outside any transaction; what they produce is written in one
+transaction together with the source's new status, so a source's fetch is stored whole or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from feedsvc.ingest import claims, schedule
+from feedsvc.ingest.fetch import fetch
+from feedsvc.ingest.parse import ParsedFeed, ParseError, parse_feed
+from feedsvc.ingest.settings import IngestSettings
+from feedsvc.ingest.store import Counts, store_items
+from feedsvc.models import Source, SourceHost, utcnow
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_CAP = 24 * 3600
+RETRY_AFTER_DEFAULT = 3600  # a 429/503 without Retry-After
+
+
+@dataclass
+class IngestResult:
+    source_id: int
+    outcome: str  # new | updated | unchanged | error | gone | deferred | busy
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    status: int | None = None
+    error: str | None = None
+    warning: str | None = None
+    elapsed_ms: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def line(self) -> str:
+        detail = self.error or self.warning or ""
+        return (
+            f"source {self.source_id}: {self.outcome} (new {self.new}, updated {self.updated}, "
+            f"unchanged {self.unchanged}) {self.elapsed_ms} ms {detail}"
+        ).rstrip()
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def ingest_source(
+    session: Session, source_id: int, owner: str, settings: IngestSettings, *, claimed: bool = False
+) -> IngestResult:
+    """Fetch and store one source. ``claimed``: the caller already holds the lease."""
+    started = utcnow()
+    if not claimed and not claims.claim(session, source_id, owner, started, settings.lease_seconds):
+        return IngestResult(source_id, "busy", error="another worker is fetching this source")
+    try:
+        return _ingest(session, source_id, owner, settings, started)
+    except Exception as exc:  # the worker must survive anything a partner sends
+        log.exception("ingesting source %s failed", source_id)
+        session.rollback()
+        result = IngestResult(source_id, "error", error=f"internal error: {type(exc).__name__}: {exc}"[:500])
+        _record_failure(session, source_id, owner, settings, result, started)
+        return result
+
+
+def _ingest(
+    session: Session, source_id: int, owner: str, settings: IngestSettings, started: datetime
+) -> IngestResult:
+    source = session.get(Source, source_id)
+    if source is None:
+        return IngestResult(source_id, "error", error="source does not exist")
+    url, etag, last_modified, body_hash = source.url, source.etag, source.last_modified, source.body_hash
+    zone, host = _zone(source.timezone), source.host
+    blocked = claims.host_blocked_until(session, host, started)
+    session.commit()  # nothing held open while we fetch
+    if blocked is not None:
+        result = IngestResult(
+            source_id, "deferred", error=f"{host} asked us to wait until {blocked.isoformat()}"
+        )
+        _finish(session, source_id, owner, settings, result, started, next_at=blocked)
+        return result
+
+    fetched = fetch(url, etag=etag, last_modified=last_modified, settings=settings.fetch)
+    parsed: ParsedFeed | None = None
+    result = IngestResult(source_id, "unchanged", status=fetched.status)
+    digest = hashlib.sha256(fetched.body).hexdigest() if fetched.outcome == "ok" else None
+    if fetched.outcome == "ok" and digest != body_hash:
+        try:
+            parsed = parse_feed(
+                fetched.body, fetched.headers, fetched.final_url, default_tz=zone, now=started
+            )
+        except ParseError as exc:
+            result.outcome, result.error = "error", f"not a usable feed: {exc}"
+    elif fetched.outcome in {"error", "gone", "retry_later"}:
+        result.outcome = "gone" if fetched.outcome == "gone" else "error"
+        result.error = fetched.error or f"HTTP {fetched.status}"
+
+    source = _lock(session, source_id)
+    if source is None or source.lease_owner != owner:
+        session.rollback()  # deleted meanwhile, or our lease expired and another worker took over
+        return IngestResult(source_id, "busy", error="lease lost; nothing written")
+    now = utcnow()
+    if fetched.moved_permanently_to:
+        source.url, source.host = fetched.moved_permanently_to, host_of(fetched.moved_permanently_to)
+    if parsed is not None:
+        counts: Counts = store_items(session, source, parsed.items, now)
+        result.new, result.updated, result.unchanged = counts.new, counts.updated, counts.unchanged
+        result.outcome = "new" if counts.new else "updated" if counts.updated else "unchanged"
+        result.warning = parsed.bozo
+        if not parsed.items and parsed.bozo:
+            result.outcome, result.error = "error", f"no items could be read: {parsed.bozo}"
+    if result.outcome not in {"error", "gone"}:
+        source.etag, source.last_modified = (
+            fetched.etag or source.etag,
+            fetched.last_modified or source.last_modified,
+        )
+        if fetched.outcome == "ok":
+            source.etag, source.last_modified, source.body_hash = fetched.etag, fetched.last_modified, digest
+        source.hint_s = schedule.hint_seconds(parsed, fetched) or (source.hint_s if parsed is None else None)
+    next_at = None
+    if fetched.outcome == "retry_later":
+        wait = min(fetched.retry_after or RETRY_AFTER_DEFAULT, RETRY_AFTER_CAP)
+        next_at = schedule.after(now, wait)
+        _block_host(session, source.host, next_at)
+    _apply(source, settings, result, now, next_at)
+    session.commit()
+    result.elapsed_ms = int((utcnow() - started).total_seconds() * 1000)
+    return result
+
+
+def _lock(session: Session, source_id: int) -> Source | None:
+    stmt = select(Source).where(Source.id == source_id).execution_options(populate_existing=True)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt)
+
+
+def _block_host(session: Session, host: str, until: datetime) -> None:
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(SourceHost).values(host=host, retry_after_until=until)
+    session.execute(stmt.on_conflict_do_update(index_elements=["host"], set_={"retry_after_until": until}))
+
+
+def _apply(
+    source: Source, settings: IngestSettings, result: IngestResult, now: datetime, next_at: datetime | None
+) -> None:
+    """Record the outcome on the source and schedule its next fetch; release the lease."""
+    source.last_fetch_at = now
+    source.last_outcome = result.outcome
+    source.last_status = result.status
+    source.lease_owner = source.lease_until = None
+    source.updated_at = now
+    base = schedule.interval(source.interval_s, source.hint_s, settings.min_interval)
+    if result.outcome == "gone":
+        source.enabled = False
+        source.disabled_reason = f"the partner says the feed is gone (HTTP 410) at {now:%Y-%m-%d %H:%M} UTC"
+        source.last_error = result.error
+        source.consecutive_errors += 1
+    elif result.outcome == "error":
+        source.last_error = result.error
+        source.consecutive_errors += 1
+        if source.consecutive_errors >= settings.max_errors:
+            source.enabled = False
+            source.disabled_reason = (
+                f"{source.consecutive_errors} failed fetches in a row; last: {result.error}"
+            )
+        delay = schedule.backoff(source.consecutive_errors, base, settings.backoff_cap, settings.min_interval)
+        source.next_fetch_at = next_at or schedule.after(now, delay)
+        return
+    elif result.outcome == "deferred":
+        source.next_fetch_at = next_at or schedule.after(now, base)
+        return
+    else:
+        source.last_success_at = now
+        source.consecutive_errors = 0
+        source.last_error = None
+        source.last_new, source.last_updated = result.new, result.updated
+        source.last_warning = result.warning
+    source.next_fetch_at = next_at or schedule.after(now, base)
+
+
+def _finish(
+    session: Session,
+    source_id: int,
+    owner: str,
+    settings: IngestSettings,
+    result: IngestResult,
+    started: datetime,
+    next_at: datetime | None = None,
+) -> None:
+    source = _lock(session, source_id)
+    if source is not None and source.lease_owner == owner:
+        _apply(source, settings, result, utcnow(), next_at)
+    session.commit()
+
+
+def _record_failure(
+    session: Session,
+    source_id: int,
+    owner: str,
+    settings: IngestSettings,
+    result: IngestResult,
+    started: datetime,
+) -> None:
+    try:
+        _finish(session, source_id, owner, settings, result, started)
+    except Exception:  # the database itself is failing: leave the lease to expire
+        log.exception("could not record the failure of source %s", source_id)
+        session.rollback()
+
+
+def ingest_many(
+    session: Session, source_ids: list[int], owner: str, settings: IngestSettings
+) -> list[IngestResult]:
+    return [ingest_source(session, sid, owner, settings) for sid in source_ids]

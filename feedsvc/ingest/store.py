@@ -1,0 +1,204 @@
+"""Parsed partner items → posts, in the caller's transaction (one per fetch: stored whole or not at all).
+
+Identity is (source, sha256 of the item key); the unique constraint on ``source_items`` backs it. New
+items are inserted in bulk (a fixed handful of statements per fetch), changed ones are updated in
+place keeping their GUID, and items the operator deleted stay deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from feedsvc import feedstate
+from feedsvc.ingest.parse import ParsedItem
+from feedsvc.models import Category, Post, PostCategory, Source, SourceItem
+from feedsvc.posts import guess_image_type
+from feedsvc.sanitize import html_to_text
+from feedsvc.scopes import scopes_for
+from feedsvc.text import make_slug, summarize
+
+_POSTS = Post.__table__
+_LINKS = PostCategory.__table__
+_ITEMS = SourceItem.__table__
+
+
+@dataclass
+class Counts:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def item_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _category_ids(session: Session, source: Source) -> dict[str, int]:
+    """Our slug → id for every category the source's map files items under."""
+    slugs = set(source.category_map.values())
+    if not slugs:
+        return {}
+    return {
+        slug: cid
+        for slug, cid in session.execute(select(Category.slug, Category.id).where(Category.slug.in_(slugs)))
+    }
+
+
+def _categories_for(source: Source, item: ParsedItem, by_slug: dict[str, int]) -> list[int]:
+    mapping = {term.casefold(): slug for term, slug in source.category_map.items()}
+    mapped = [by_slug[mapping[t.casefold()]] for t in item.categories if mapping.get(t.casefold()) in by_slug]
+    if mapped:
+        return list(dict.fromkeys(mapped))
+    return [source.category_id] if source.category_id is not None else []
+
+
+def _fields(item: ParsedItem, now: datetime) -> dict[str, object]:
+    content = item.content_html or item.summary_html
+    summary = item.summary or summarize(html_to_text(content))
+    image = item.image
+    return {
+        "title": item.title,
+        "summary": summary,
+        "content": content,
+        "author": item.author,
+        "url": item.link,
+        "image_url": image.url if image else None,
+        "image_type": (image.mime_type or guess_image_type(image.url)) if image else None,
+        "image_length": (image.length or 0) if image else 0,
+        "published_at": item.published or now,
+    }
+
+
+def store_items(session: Session, source: Source, items: list[ParsedItem], now: datetime) -> Counts:
+    counts = Counts()
+    if not items:
+        return counts
+    keys = {item_key(item.key): item for item in items}
+    known = {
+        row.item_key: row
+        for row in session.execute(
+            select(_ITEMS.c.item_key, _ITEMS.c.post_id, _ITEMS.c.content_hash, _ITEMS.c.deleted).where(
+                _ITEMS.c.source_id == source.id, _ITEMS.c.item_key.in_(list(keys))
+            )
+        )
+    }
+    cat_slugs = {cid: slug for slug, cid in _category_slugs(session).items()}
+    by_slug = _category_ids(session, source)
+    affected: set[str] = set()
+    new_posts, new_links, new_items = [], [], []
+    for key, item in keys.items():
+        seen = known.get(key)
+        if seen is not None:
+            if seen.deleted or seen.post_id is None or seen.content_hash == item.content_hash:
+                counts.unchanged += 1
+                continue
+            old_cats = _update(session, seen.post_id, key, source, item, now, by_slug)
+            affected |= _scopes(source, old_cats + _categories_for(source, item, by_slug), cat_slugs)
+            counts.updated += 1
+            continue
+        cats = _categories_for(source, item, by_slug)
+        fields = _fields(item, now)
+        # A short hash of the identity keeps slugs unique without a query per item.
+        slug = f"{make_slug(item.title, max_length=60)}-{key[:8]}"
+        new_posts.append(
+            {
+                **fields,
+                "uid": str(uuid.uuid4()),
+                "language": source.language,
+                "slug": slug,
+                "created_at": now,
+                "updated_at": now,
+                "translation_group": None,
+                "visible": source.syndicate,
+                "source_id": source.id,
+            }
+        )
+        new_items.append(
+            {
+                "source_id": source.id,
+                "item_key": key,
+                "guid": item.guid,
+                "content_hash": item.content_hash,
+                "deleted": False,
+                "first_seen_at": now,
+            }
+        )
+        new_links.append(cats)
+        affected |= _scopes(source, cats, cat_slugs)
+        counts.new += 1
+    if new_posts:
+        ids = (
+            session.execute(insert(_POSTS).returning(_POSTS.c.id, sort_by_parameter_order=True), new_posts)
+            .scalars()
+            .all()
+        )
+        for row, post_id in zip(new_items, ids, strict=True):
+            row["post_id"] = post_id
+        session.execute(insert(_ITEMS), new_items)
+        links = [
+            {
+                "post_id": pid,
+                "category_id": cid,
+                "language": source.language,
+                "published_at": post["published_at"],
+                "visible": source.syndicate,
+            }
+            for pid, post, cats in zip(ids, new_posts, new_links, strict=True)
+            for cid in cats
+        ]
+        if links:
+            session.execute(insert(_LINKS), links)
+    if affected and source.syndicate:
+        feedstate.bump(session, affected, now)
+    return counts
+
+
+def _category_slugs(session: Session) -> dict[str, int]:
+    return dict(session.execute(select(Category.slug, Category.id)).all())  # type: ignore[arg-type]
+
+
+def _scopes(source: Source, category_ids: list[int], cat_slugs: dict[int, str]) -> set[str]:
+    return scopes_for(source.language, [cat_slugs[c] for c in category_ids if c in cat_slugs])
+
+
+def _update(
+    session: Session,
+    post_id: int,
+    key: str,
+    source: Source,
+    item: ParsedItem,
+    now: datetime,
+    by_slug: dict[str, int],
+) -> list[int]:
+    """A partner changed an item: new text and dates, same GUID, a new ``updated``. Returns old categories."""
+    fields = _fields(item, now)
+    old = list(session.scalars(select(_LINKS.c.category_id).where(_LINKS.c.post_id == post_id)))
+    session.execute(update(_POSTS).where(_POSTS.c.id == post_id).values(**fields, updated_at=now))
+    cats = _categories_for(source, item, by_slug)
+    session.execute(_LINKS.delete().where(_LINKS.c.post_id == post_id))
+    if cats:
+        session.execute(
+            insert(_LINKS),
+            [
+                {
+                    "post_id": post_id,
+                    "category_id": cid,
+                    "language": source.language,
+                    "published_at": fields["published_at"],
+                    "visible": source.syndicate,
+                }
+                for cid in cats
+            ],
+        )
+    session.execute(
+        update(_ITEMS)
+        .where(_ITEMS.c.source_id == source.id, _ITEMS.c.item_key == key)
+        .values(content_hash=item.content_hash)
+    )
+    return old

@@ -1,0 +1,76 @@
+"""The long-running ingestion loop: fetch what is due, one source at a time, until told to stop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+from feedsvc import db
+from feedsvc.ingest import claims
+from feedsvc.ingest.run import IngestResult, ingest_source
+from feedsvc.ingest.settings import IngestSettings
+from feedsvc.models import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def worker_name() -> str:
+    return f"worker@{socket.gethostname()}:{os.getpid()}"
+
+
+class Stop:
+    """First SIGTERM/SIGINT: finish the source in hand, then exit. Second: abandon it (rolled back)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        log.info("signal %s: stopping after the source in hand", signum)
+        self.event.set()
+
+
+def run(
+    settings: IngestSettings,
+    *,
+    owner: str | None = None,
+    idle_sleep: float = 5.0,
+    batch: int = 5,
+    stop: Stop | None = None,
+    report: Callable[[IngestResult], None] = lambda _r: None,
+    max_passes: int | None = None,
+) -> int:
+    """Loop until stopped (or ``max_passes`` claim rounds); returns how many sources were fetched."""
+    owner = owner or worker_name()
+    stop = stop or Stop()
+    done = passes = 0
+    while not stop.event.is_set() and (max_passes is None or passes < max_passes):
+        passes += 1
+        with db.new_session() as session:
+            ids = claims.claim_due(session, owner, utcnow(), settings.lease_seconds, batch)
+            try:
+                for n, source_id in enumerate(ids):
+                    if stop.event.is_set():
+                        for left in ids[n:]:
+                            claims.release(session, left, owner)
+                        break
+                    report(ingest_source(session, source_id, owner, settings, claimed=True))
+                    done += 1
+            except KeyboardInterrupt:
+                session.rollback()
+                for left in ids:
+                    claims.release(session, left, owner)
+                raise
+        if not ids:
+            stop.event.wait(idle_sleep)
+    return done
