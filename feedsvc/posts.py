@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from feedsvc import feedstate
 from feedsvc.errors import Conflict, InvalidInput, NotFound
 from feedsvc.models import Category, Post, PostCategory, SourceItem, utcnow
-from feedsvc.sanitize import html_to_text, sanitize_html
+from feedsvc.sanitize import find_active_content, html_to_text, sanitize_html
 from feedsvc.scopes import scopes_for
 from feedsvc.site import Site
 from feedsvc.text import make_slug, summarize, xml_safe
@@ -180,6 +180,13 @@ def _apply_text(post: Post, data: PostInput) -> None:
         if not data.title or not clean_title(data.title):
             raise InvalidInput("must not be empty", field="title")
         post.title = clean_title(data.title)
+    for field in ("content", "summary"):
+        active = find_active_content(getattr(data, field) or "") if field in given else []
+        if active:
+            raise InvalidInput(
+                f"remove {', '.join(active)}: scripts, event handlers and script URLs are not allowed",
+                field=field,
+            )
     if "content" in given:
         # A summary that was derived from the old content follows the new content; a written one stays.
         derived = post.content is not None and post.summary == summarize(html_to_text(post.content))

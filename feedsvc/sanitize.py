@@ -56,3 +56,57 @@ def html_to_text(fragment: str) -> str:
     cleaned = nh3.clean(fragment, tags=set(), clean_content_tags=set(DROP_WITH_CONTENT))
     text = html.unescape(_TAG_RE.sub(" ", cleaned))
     return _SPACE_RE.sub(" ", text).strip()
+
+
+# What an editor must be told about rather than have silently dropped: active content.
+ACTIVE_TAGS: frozenset[str] = frozenset(
+    "script style iframe frame frameset object embed applet form input button textarea select base link meta "
+    "svg math noscript template".split()
+)
+_URL_ATTRIBUTES = (
+    "href",
+    "src",
+    "action",
+    "formaction",
+    "xlink:href",
+    "background",
+    "poster",
+    "data",
+    "srcset",
+)
+_SCHEME_NOISE = re.compile(r"[\x00-\x20]+")
+
+
+def _active_scheme(value: str) -> str | None:
+    # Browsers ignore whitespace and control characters inside a scheme ("java\tscript:").
+    squeezed = _SCHEME_NOISE.sub("", html.unescape(value)).lower()
+    for scheme in ("javascript", "vbscript", "data"):
+        if squeezed.startswith(scheme + ":"):
+            return scheme
+    return None
+
+
+def find_active_content(fragment: str) -> list[str]:
+    """Scripts, event handlers and script URLs in ``fragment``, described for an error message."""
+    from lxml import etree
+    from lxml import html as lxml_html
+
+    found: list[str] = []
+    try:
+        elements = lxml_html.fragments_fromstring(fragment) if fragment.strip() else []
+    except (etree.ParserError, ValueError):
+        return found
+    for root in elements:
+        if not isinstance(root, etree._Element):
+            continue
+        for element in root.iter():
+            tag = element.tag if isinstance(element.tag, str) else ""
+            if tag.lower() in ACTIVE_TAGS:
+                found.append(f"<{tag.lower()}> element")
+            for name, value in element.attrib.items():
+                lowered = name.lower()
+                if lowered.startswith("on"):
+                    found.append(f"{lowered} event handler")
+                elif lowered in _URL_ATTRIBUTES and (scheme := _active_scheme(value)):
+                    found.append(f"{scheme}: URL in {lowered}")
+    return list(dict.fromkeys(found))
