@@ -36,7 +36,15 @@ def test_upgrade_downgrade_and_models_agree(empty_database: str) -> None:
     command.check(cfg)  # raises if the models and the migrated schema differ
     engine = create_engine(empty_database)
     tables = set(inspect(engine).get_table_names())
-    assert {"posts", "categories", "post_categories", "feed_states", "api_tokens", "sources", "source_items"} <= tables
+    assert {
+        "posts",
+        "categories",
+        "post_categories",
+        "feed_states",
+        "api_tokens",
+        "sources",
+        "source_items",
+    } <= tables
     command.downgrade(cfg, "base")
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     command.upgrade(cfg, "head")
