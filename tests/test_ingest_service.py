@@ -536,3 +536,31 @@ def test_opml_import_export(api: Api, categories: list[str]) -> None:
     bad = api.client.post("/api/sources/import?language=ru", data=evil, headers=api.headers)
     assert bad.status_code == 422
     assert api.client.post("/api/sources/import", data=b"", headers=api.headers).status_code == 422
+
+
+def test_feeds_of_partner_items_are_valid(
+    api: Api, client: FlaskClient, categories: list[str], httpserver: HTTPServer
+) -> None:
+    from tests.feedcheck import assert_valid
+    from tests.helpers import BASE_URL
+
+    for n, (name, language) in enumerate(
+        [
+            ("ru_rss20_utf8.xml", "ru"),
+            ("ru_rss20_cp1251.xml", "ru"),
+            ("uz_rss20.xml", "uz"),
+            ("xss.xml", "en"),
+            ("en_atom10.xml", "en"),
+            ("relative_links_xmlbase.xml", "en"),
+            ("jsonfeed11.json", "en"),
+            ("dates.xml", "ru"),
+            ("bozo_ill_formed.xml", "ru"),
+        ]
+    ):
+        httpserver.expect_request(f"/f{n}").respond_with_data(fixture(name), content_type="application/xml")
+        source = add_source(api, httpserver.url_for(f"/f{n}"), language=language, name=f"Partner {n}")
+        assert fetch(api, source["id"])["outcome"] == "new", name
+    for path in ("/feed", "/ru/feed", "/uz/feed", "/en/feed", "/ru/events/feed", "/en/events/feed"):
+        for fmt in ("rss", "atom", "json"):
+            url = f"{path}.{fmt}?limit=200"
+            assert_valid(fmt, client.get(url).data, self_url=f"{BASE_URL}{url}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -92,20 +92,22 @@ def store_items(session: Session, source: Source, items: list[ParsedItem], now: 
     by_slug = _category_ids(session, source)
     affected: set[str] = set()
     new_posts, new_links, new_items = [], [], []
-    for key, item in keys.items():
+    for tick, (key, item) in enumerate(keys.items()):
+        # Distinct "updated" instants: validators warn about entries sharing one.
+        stamp = now + timedelta(microseconds=tick)
         seen = known.get(key)
         if seen is not None:
             if seen.deleted or seen.post_id is None or seen.content_hash == item.content_hash:
                 counts.unchanged += 1
                 continue
-            old_cats = _update(session, seen.post_id, key, source, item, now, by_slug)
+            old_cats = _update(session, seen.post_id, key, source, item, stamp, by_slug)
             affected |= _scopes(source, old_cats + _categories_for(source, item, by_slug), cat_slugs)
             counts.updated += 1
             continue
         cats = _categories_for(source, item, by_slug)
         fields = _fields(item, now)
-        # A short hash of the identity keeps slugs unique without a query per item.
-        slug = f"{make_slug(item.title, max_length=60)}-{key[:8]}"
+        # A short hash of (source, identity) keeps slugs unique without a query per item.
+        slug = f"{make_slug(item.title, max_length=60)}-{item_key(f'{source.id}:{key}')[:12]}"
         new_posts.append(
             {
                 **fields,
@@ -113,7 +115,7 @@ def store_items(session: Session, source: Source, items: list[ParsedItem], now: 
                 "language": source.language,
                 "slug": slug,
                 "created_at": now,
-                "updated_at": now,
+                "updated_at": stamp,
                 "translation_group": None,
                 "visible": source.syndicate,
                 "source_id": source.id,
