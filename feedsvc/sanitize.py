@@ -35,6 +35,10 @@ URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto"})
 DROP_WITH_CONTENT: frozenset[str] = frozenset({"script", "style", "template", "noscript", "iframe", "object"})
 
 _TAG_RE = re.compile(r"<[^>]*>")
+# Where a block ends, text must not run together ("<p>One.</p><p>Two.</p>" → "One. Two.").
+_BLOCK_END_RE = re.compile(
+    r"<br\b[^>]*>|</(?:p|div|li|h[1-6]|tr|td|th|blockquote|figcaption|figure|pre|dd|dt)>", re.IGNORECASE
+)
 _SPACE_RE = re.compile(r"\s+")
 
 
@@ -53,7 +57,8 @@ def sanitize_html(fragment: str) -> str:
 
 def html_to_text(fragment: str) -> str:
     """Plain text of an HTML fragment: tags removed (their script/style content too), entities decoded."""
-    cleaned = nh3.clean(fragment, tags=set(), clean_content_tags=set(DROP_WITH_CONTENT))
+    spaced = _BLOCK_END_RE.sub(lambda m: m.group(0) + " ", fragment)
+    cleaned = nh3.clean(spaced, tags=set(), clean_content_tags=set(DROP_WITH_CONTENT))
     text = html.unescape(_TAG_RE.sub(" ", cleaned))
     return _SPACE_RE.sub(" ", text).strip()
 

@@ -1,0 +1,161 @@
+"""Partner HTML and titles → what we store.
+
+``clean_partner_html`` runs a pre-pass on a parsed tree (absolute URLs, no tracking pixels, no
+script-bearing URLs on ANY element, SVG and MathML included), then the shared allowlist
+(``feedsvc.sanitize.sanitize_html``), which stays the final gate: whatever the pre-pass misses,
+the allowlist still removes, and the allowlist also forces ``rel="noopener noreferrer"``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import urljoin, urlsplit
+
+import lxml.etree
+import lxml.html
+import nh3
+
+from feedsvc.sanitize import DROP_WITH_CONTENT, html_to_text, sanitize_html
+from feedsvc.text import xml_safe
+
+MAX_TITLE_LENGTH = 500
+
+# Browsers ignore ASCII whitespace and control characters inside a scheme ("java\tscript:").
+_URL_JUNK_RE = re.compile(r"[\x00-\x20\x7f]+")
+_ABSOLUTE = ("https://", "http://")  # nothing to resolve
+_DANGEROUS_SCHEMES = ("javascript:", "vbscript:", "data:", "livescript:", "mocha:")
+# Attributes whose value is a URL to be made absolute.
+_URL_ATTRIBUTES = frozenset({"href", "src", "cite", "poster", "background", "longdesc", "action"})
+# Counters and open-tracking beacons partners embed in article bodies.
+_TRACKER_RE = re.compile(
+    r"""
+    mc\.yandex\.(?:ru|com|uz)/watch | counter\.yadro\.ru | top-fwz1\.mail\.ru/counter
+    | \.tns-counter\.ru | top100\.rambler\.ru | counter\.rambler\.ru | statcounter\.com
+    | google-analytics\.com | googletagmanager\.com | pixel\.wp\.com | stats\.wordpress\.com
+    | feeds\.feedburner\.com/~(?:r|ff)/ | pixel\.quantserve\.com | facebook\.com/tr
+    | /(?:1x1|pixel|spacer|blank|tracking|beacon|open)\.(?:gif|png)\b
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+_HIDDEN_STYLE_RE = re.compile(
+    r"display\s*:\s*none|visibility\s*:\s*hidden|(?:left|top)\s*:\s*-\d{3,}px"
+    r"|(?:^|;)\s*width\s*:\s*[01](?:px)?\s*(?:;|$)",
+    re.IGNORECASE,
+)
+_DIMENSION_RE = re.compile(r"^\s*([0-9]{1,6})(?:\.[0-9]*)?\s*(?:px)?\s*$", re.IGNORECASE)
+_BREAKS_RE = re.compile(r"<(?:br|/p|/div|/li|/h[1-6]|/tr)\b[^>]*>", re.IGNORECASE)
+_SPACE_RE = re.compile(r"\s+")
+_TAG_LIKE_RE = re.compile(r"</?[A-Za-z!?][^<>]*>")
+_ENTITY_RE = re.compile(r"&(?:#\d{1,7}|#x[0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def _dimension(value: str | None) -> int | None:
+    match = _DIMENSION_RE.match(value or "")
+    return int(match.group(1)) if match else None
+
+
+def is_tracking_pixel(img: lxml.html.HtmlElement) -> bool:
+    """1×1 (or smaller) images, hidden images and known counter/beacon URLs."""
+    width, height = _dimension(img.get("width")), _dimension(img.get("height"))
+    if width is not None and height is not None and width <= 1 and height <= 1:
+        return True
+    if _HIDDEN_STYLE_RE.search(img.get("style") or ""):
+        return True
+    return bool(_TRACKER_RE.search(img.get("src") or ""))
+
+
+def _is_dangerous_url(value: str) -> bool:
+    return _URL_JUNK_RE.sub("", value).lower().startswith(_DANGEROUS_SCHEMES)
+
+
+def _absolute(value: str, base_url: str | None) -> str | None:
+    """``value`` resolved against ``base_url``; None when it cannot be resolved sanely."""
+    value = value.strip()
+    if not base_url:
+        return value
+    try:
+        joined = urljoin(base_url, value)
+        urlsplit(joined)  # raises on e.g. an unbalanced "[" in the host
+    except ValueError:
+        return None
+    return joined
+
+
+def _drop_element(element: lxml.html.HtmlElement) -> None:
+    parent = element.getparent()
+    element.drop_tree()  # keeps the tail text
+    # A link that only wrapped a tracker (FeedBurner flares) is empty now: drop it too.
+    if (
+        parent is not None
+        and parent.tag == "a"
+        and parent.getparent() is not None
+        and len(parent) == 0
+        and not (parent.text or "").strip()
+    ):
+        parent.drop_tree()
+
+
+def _prepass(root: lxml.html.HtmlElement, base_url: str | None) -> None:
+    for img in list(root.iter("img")):
+        if is_tracking_pixel(img):
+            _drop_element(img)
+    for element in root.iter():
+        if not isinstance(element.tag, str) or not element.attrib:  # comments, bare tags
+            continue
+        for name, value in list(element.attrib.items()):
+            # A scheme needs a colon (entities are already decoded here): cheap pre-check.
+            if ":" in value and _is_dangerous_url(value):
+                # On any element and under any name: SVG <a xlink:href>, MathML href=, <form action> …
+                del element.attrib[name]
+            elif name.rsplit(":", 1)[-1].lower() in _URL_ATTRIBUTES and not value.startswith(_ABSOLUTE):
+                absolute = _absolute(value, base_url)  # "xlink:href" counts as "href"
+                if absolute is None or _is_dangerous_url(absolute):
+                    del element.attrib[name]
+                else:
+                    element.attrib[name] = absolute
+    for img in list(root.iter("img")):
+        if not img.get("src"):  # its data:/javascript: source was removed: nothing left to show
+            _drop_element(img)
+
+
+def clean_partner_html(fragment: str | None, base_url: str | None) -> str:
+    """Sanitized HTML for a partner fragment, with URLs made absolute against ``base_url``."""
+    if not fragment or not fragment.strip():
+        return ""
+    fragment = xml_safe(fragment)
+    try:
+        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return sanitize_html(fragment).strip()  # the allowlist alone is still safe
+    _prepass(root, base_url)
+    serialized = lxml.html.tostring(root, encoding="unicode")
+    inner = serialized.removeprefix("<div>").removesuffix("</div>")
+    return sanitize_html(inner).strip()
+
+
+def fragment_to_text(fragment: str) -> str:
+    """Plain text of sanitized HTML, with block boundaries kept as spaces."""
+    return html_to_text(fragment)
+
+
+def _strip_tags(text: str) -> str:
+    text = _BREAKS_RE.sub(" ", text)
+    # nh3 with no allowed tags keeps inline text together ("<b>Toshkent</b>:" → "Toshkent:").
+    return html.unescape(nh3.clean(text, tags=set(), clean_content_tags=set(DROP_WITH_CONTENT)))
+
+
+def clean_title(text: str | None) -> str:
+    """Plain text: no tags, entities decoded (twice-escaped ones too), whitespace collapsed."""
+    if not text:
+        return ""
+    text = _strip_tags(text)
+    if _TAG_LIKE_RE.search(text) or _ENTITY_RE.search(text):
+        # Escaped twice in the feed ("&amp;quot;", "&amp;lt;b&amp;gt;"): feedparser undid one
+        # level, the first pass another; what is left is still markup, not text.
+        text = _strip_tags(text)
+        text = _TAG_LIKE_RE.sub("", text)
+    text = _SPACE_RE.sub(" ", xml_safe(text)).strip()
+    if len(text) > MAX_TITLE_LENGTH:
+        text = text[: MAX_TITLE_LENGTH - 1].rstrip() + "…"
+    return text

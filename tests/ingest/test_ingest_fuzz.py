@@ -1,0 +1,147 @@
+"""Nothing a partner sends may raise anything but ParseError, and what comes out keeps its promises."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from feedsvc.ingest.clean import clean_partner_html, clean_title
+from feedsvc.ingest.dates import parse_date
+from feedsvc.ingest.encoding import decode
+from feedsvc.ingest.parse import ParsedFeed, ParseError, parse_feed
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "partners"
+NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
+TASHKENT = ZoneInfo("Asia/Tashkent")
+XML_SEEDS = [
+    (FIXTURES / name).read_bytes()
+    for name in (
+        "ru_rss20_utf8.xml", "ru_rss20_cp1251.xml", "en_atom10.xml", "uz_rss20.xml", "rss10_rdf.xml",
+        "xss.xml", "dates.xml", "relative_links_xmlbase.xml", "repeated_guid.xml", "atom03.xml",
+    )
+]  # fmt: skip
+JSON_SEED = json.loads((FIXTURES / "jsonfeed11.json").read_text(encoding="utf-8"))
+# Fragments that make mutations interesting for an XML/HTML pipeline.
+TOKENS = [
+    b"<", b">", b"&", b"&amp;", b"&#0;", b"&#xD800;", b"&bogus;", b"]]>", b"<![CDATA[", b"<!--", b"-->",
+    b"</item>", b"<item>", b"<entry>", b"</channel>", b"<guid>", b"<link>", b"xml:base=\"../\"", b"\x00",
+    b"\xff\xfe", b"\xef\xbb\xbf", b"\xd0", b"<?xml version='1.0' encoding='koi8-r'?>", b"<!DOCTYPE x>",
+    b"<script>", b"javascript:", b"<pubDate>", "32 марта 2026".encode(), b"<title>", b"{", b"\"",
+]  # fmt: skip
+TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+# Inside a tag (escaped text such as "&lt;a href=…" is harmless).
+SCRIPT_URL = re.compile(r"<[^<>]*=\s*[\"']?\s*(?:javascript|vbscript|data):", re.IGNORECASE)
+FUZZ = settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+
+
+def check_feed(result: ParsedFeed) -> None:
+    """What any successful parse guarantees, whatever the input."""
+    keys = [item.key for item in result.items]
+    assert len(keys) == len(set(keys))
+    for item in result.items:
+        assert item.key
+        assert not TAG.search(item.title)  # plain text
+        for html in (item.content_html, item.summary_html):
+            assert "<script" not in html.lower()
+            assert not SCRIPT_URL.search(html)  # as text it is harmless; as a URL it is not
+        for value in (item.published, item.updated):
+            assert value is None or (value.tzinfo is UTC and value <= NOW)
+        assert item.link is None or item.link.startswith(("http://", "https://"))
+
+
+def run(body: bytes, content_type: str = "application/rss+xml") -> None:
+    try:
+        result = parse_feed(
+            body, {"Content-Type": content_type}, "https://partner.example/rss", default_tz=TASHKENT, now=NOW
+        )
+    except ParseError:
+        return
+    check_feed(result)
+
+
+@FUZZ
+@given(st.binary(max_size=2048))
+def test_random_bytes(body: bytes) -> None:
+    run(body)
+
+
+@FUZZ
+@given(st.text(max_size=512))
+def test_random_text_as_json_feed(text: str) -> None:
+    run(("{" + text).encode("utf-8", "surrogatepass"), "application/feed+json")
+
+
+@st.composite
+def mutated_xml(draw: st.DrawFn) -> bytes:
+    body = bytearray(draw(st.sampled_from(XML_SEEDS)))
+    for _ in range(draw(st.integers(1, 6))):
+        op = draw(st.sampled_from(["delete", "insert", "token", "duplicate", "flip", "truncate"]))
+        pos = draw(st.integers(0, len(body)))
+        if op == "delete":
+            del body[pos : pos + draw(st.integers(1, 200))]
+        elif op == "insert":
+            body[pos:pos] = draw(st.binary(min_size=1, max_size=16))
+        elif op == "token":
+            body[pos:pos] = draw(st.sampled_from(TOKENS))
+        elif op == "duplicate":
+            body[pos:pos] = body[pos : pos + draw(st.integers(1, 400))]
+        elif op == "flip" and body:
+            body[min(pos, len(body) - 1)] ^= draw(st.integers(1, 255))
+        elif op == "truncate":
+            del body[pos:]
+    return bytes(body)
+
+
+@FUZZ
+@given(mutated_xml())
+def test_mutated_fixtures(body: bytes) -> None:
+    run(body)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@st.composite
+def mutated_json_feed(draw: st.DrawFn) -> bytes:
+    document = json.loads(json.dumps(JSON_SEED))
+    for _ in range(draw(st.integers(1, 5))):
+        target = document
+        if draw(st.booleans()) and isinstance(document.get("items"), list) and document["items"]:
+            candidate = draw(st.sampled_from(document["items"]))
+            if isinstance(candidate, dict):
+                target = candidate
+        key = draw(st.sampled_from([*sorted(target), "items", "id", "url", "tags", "authors", "attachments"]))
+        target[key] = draw(json_values)
+    return json.dumps(document).encode()
+
+
+@FUZZ
+@given(mutated_json_feed())
+def test_mutated_json_feed(body: bytes) -> None:
+    run(body, "application/feed+json")
+
+
+@FUZZ
+@given(st.text(max_size=300))
+def test_helpers_never_raise(text: str) -> None:
+    date = parse_date(text, default_tz=TASHKENT)
+    assert date is None or date.tzinfo is UTC
+    title = clean_title(text)
+    assert "\x00" not in title and title == title.strip()
+    cleaned = clean_partner_html(text, "https://partner.example/a/")
+    assert "<script" not in cleaned.lower()
+    decode(text.encode("utf-8", "surrogatepass"))
