@@ -89,8 +89,20 @@ def test_openapi_document(client: FlaskClient) -> None:
     spec = client.get("/api/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
     paths = spec["paths"]
-    for path in ("/api/posts", "/api/posts/{post_id}", "/api/categories", "/api/categories/{slug}"):
+    for path in (
+        "/api/posts",
+        "/api/posts/{post_id}",
+        "/api/categories",
+        "/api/categories/{slug}",
+        "/api/sources",
+        "/api/sources/{source_id}",
+        "/api/sources/{source_id}/fetch",
+        "/api/sources/import",
+        "/api/sources/export.opml",
+    ):
         assert path in paths
     create = spec["components"]["schemas"]["PostWrite"]
     assert set(create["required"]) == {"title", "content", "language"}
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert set(spec["components"]["schemas"]["SourceWrite"]["required"]) == {"url", "language"}
+    assert "Error" in spec["components"]["schemas"]
