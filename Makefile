@@ -23,7 +23,7 @@ run: $(STAMP)
 	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 lint: $(STAMP)
-	$(BIN)/ruff check feedsvc tests bench wsgi.py
+	$(BIN)/ruff check .
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
