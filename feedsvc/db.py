@@ -10,6 +10,8 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from feedsvc.feedstate import StateReader
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
@@ -33,11 +35,16 @@ def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["feedsvc.engine"] = engine
     app.extensions["feedsvc.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
+    app.extensions["feedsvc.state_reader"] = StateReader(engine)
     app.teardown_appcontext(_close_session)
 
 
 def engine() -> Engine:
     return current_app.extensions["feedsvc.engine"]
+
+
+def state_reader() -> StateReader:
+    return current_app.extensions["feedsvc.state_reader"]
 
 
 def session() -> Session:

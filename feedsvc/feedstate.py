@@ -7,12 +7,16 @@ cached under keys that include the version: a cached entry is never stale, only 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -54,3 +58,60 @@ def bump(session: Session, scopes: Iterable[str], now: datetime | None = None) -
 def forget(session: Session, scopes: Iterable[str]) -> None:
     """Drop scopes that no longer exist (a deleted category)."""
     session.execute(delete(_table).where(_table.c.scope.in_(list(scopes))))
+
+
+class StateReader:
+    """The poll hot path: one indexed read on a connection of its own per process and thread.
+
+    It skips the pool and SQL compilation (most of the cost of a cached poll went there) and runs in
+    autocommit, so every read sees the latest committed version.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sqlite = engine.dialect.name == "sqlite"
+        mark = "?" if self.sqlite else "%s"
+        self.sql = f"SELECT token, modified_at FROM feed_states WHERE scope = {mark}"
+        self._local = threading.local()
+
+    def _connection(self) -> Any:
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():  # a forked worker must not share its parent's socket
+            local.conn = None
+            local.pid = os.getpid()
+        if local.conn is None:
+            pooled = self.engine.raw_connection()
+            conn = pooled.driver_connection
+            pooled.detach()  # ours for the life of the thread, not the pool's
+            if not self.sqlite:
+                conn.autocommit = True
+            local.conn = conn
+        return local.conn
+
+    def _drop(self) -> None:
+        conn, self._local.conn = getattr(self._local, "conn", None), None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # already broken
+                conn.close()
+
+    def read(self, scope: str) -> State | None:
+        for attempt in (1, 2):
+            try:
+                cursor = self._connection().cursor()
+                try:
+                    cursor.execute(self.sql, (scope,))
+                    row = cursor.fetchone()
+                finally:
+                    cursor.close()
+                break
+            except Exception:
+                # A connection the server closed (restart, idle timeout): reconnect once.
+                self._drop()
+                if attempt == 2:
+                    raise
+        if row is None:
+            return None
+        modified = row[1]
+        if isinstance(modified, str):  # SQLite returns the stored text
+            modified = datetime.fromisoformat(modified)
+        return State(row[0], modified.replace(tzinfo=UTC))

@@ -11,6 +11,7 @@ from werkzeug.http import http_date
 from feedsvc import db, feedstate
 from feedsvc.cache import feed_cache
 from feedsvc.conditional import not_modified
+from feedsvc.db import state_reader
 from feedsvc.errors import NotFound, ServiceError
 from feedsvc.feedquery import build_feed
 from feedsvc.feeds import FORMATS
@@ -54,25 +55,23 @@ def serve(scope: Scope, fmt: str) -> Response:
     if scope.language is not None and scope.language not in the_site.languages:
         raise NotFound(f"unknown language {scope.language!r}")
     limit = _limit()
-    with db.engine().connect() as conn:
-        state = feedstate.read(conn, scope.key)
-        if state is None:
-            state = _create_state(scope)
-        etag = f'W/"{state.token}.{fmt}.{limit}"'
-        headers = {
-            "ETag": etag,
-            "Last-Modified": http_date(state.modified_at),
-            "Cache-Control": f"public, max-age={current_app.config['FEED_MAX_AGE']}",
-            "Vary": "Accept-Encoding",
-        }
-        if not_modified(request.headers, etag, state.modified_at):
-            return Response(status=304, headers=headers)
-        key = f"feed:{scope.key}:{state.token}:{fmt}:{limit}"
-        cache = feed_cache()
-        body = cache.get(key)
-        if body is None:
+    state = state_reader().read(scope.key) or _create_state(scope)
+    etag = f'W/"{state.token}.{fmt}.{limit}"'
+    headers = {
+        "ETag": etag,
+        "Last-Modified": http_date(state.modified_at),
+        "Cache-Control": f"public, max-age={current_app.config['FEED_MAX_AGE']}",
+        "Vary": "Accept-Encoding",
+    }
+    if not_modified(request.headers, etag, state.modified_at):
+        return Response(status=304, headers=headers)
+    key = f"feed:{scope.key}:{state.token}:{fmt}:{limit}"
+    cache = feed_cache()
+    body = cache.get(key)
+    if body is None:
+        with db.engine().connect() as conn:
             body = _render(conn, scope, fmt, limit, state)
-            cache.set(key, body)
+        cache.set(key, body)
     if "gzip" in request.headers.get("Accept-Encoding", "") and _accepts_gzip():
         gz_key = key + ":gz"
         zipped = cache.get(gz_key)
