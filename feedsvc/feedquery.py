@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, Select, bindparam, select
 
 from feedsvc.feeds.model import Alternate, Category, Feed, Image, Item, SourceRef
 from feedsvc.models import Category as CategoryRow
@@ -39,48 +39,60 @@ _ITEM_COLUMNS = (
 )
 
 
-def _post_rows(conn: Connection, scope: Scope, limit: int, category_id: int | None) -> list[Row]:
-    if category_id is not None:
-        # Walk the category index newest first; the posts are then fetched by primary key.
-        ids = (
-            select(_PC.post_id)
-            .where(_PC.category_id == category_id, _PC.language == scope.language, _PC.visible.is_(True))
-            .order_by(_PC.published_at.desc(), _PC.post_id.desc())
-            .limit(limit)
-            .subquery()
-        )
-        stmt = select(*_ITEM_COLUMNS).join(ids, ids.c.post_id == _P.id)
-    else:
-        stmt = select(*_ITEM_COLUMNS).where(_P.visible.is_(True))
-        if scope.language is not None:
-            stmt = stmt.where(_P.language == scope.language)
+def _newest(stmt: Select) -> Select:
     # Partner items name their source; a left join keeps it to the same one query.
     stmt = stmt.outerjoin(Source.__table__, _S.id == _P.source_id)
-    stmt = stmt.order_by(_P.published_at.desc(), _P.id.desc()).limit(limit)
-    return list(conn.execute(stmt))
+    return stmt.order_by(_P.published_at.desc(), _P.id.desc()).limit(bindparam("limit"))
+
+
+# Built once with bind parameters: constructing statements per render cost more than running them.
+_ALL = _newest(select(*_ITEM_COLUMNS).where(_P.visible.is_(True)))
+_LANGUAGE = _newest(select(*_ITEM_COLUMNS).where(_P.visible.is_(True), _P.language == bindparam("language")))
+# Walk the category index newest first; the posts are then fetched by primary key.
+_CATEGORY_IDS = (
+    select(_PC.post_id)
+    .where(
+        _PC.category_id == bindparam("category"), _PC.language == bindparam("language"), _PC.visible.is_(True)
+    )
+    .order_by(_PC.published_at.desc(), _PC.post_id.desc())
+    .limit(bindparam("limit"))
+    .subquery()
+)
+_CATEGORY = _newest(select(*_ITEM_COLUMNS).join(_CATEGORY_IDS, _CATEGORY_IDS.c.post_id == _P.id))
+_CATEGORIES_OF = (
+    select(_PC.post_id, _C.slug, _C.names)
+    .join(CategoryRow.__table__, _C.id == _PC.category_id)
+    .where(_PC.post_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_PC.post_id, _C.slug)
+)
+_TRANSLATIONS = (
+    select(_P.id, _P.language, _P.slug, _P.url, _P.title, _P.translation_group)
+    .where(_P.translation_group.in_(bindparam("groups", expanding=True)), _P.visible.is_(True))
+    .order_by(_P.language)
+)
+
+
+def _post_rows(conn: Connection, scope: Scope, limit: int, category_id: int | None) -> list[Row]:
+    if category_id is not None:
+        return list(
+            conn.execute(_CATEGORY, {"category": category_id, "language": scope.language, "limit": limit})
+        )
+    if scope.language is not None:
+        return list(conn.execute(_LANGUAGE, {"language": scope.language, "limit": limit}))
+    return list(conn.execute(_ALL, {"limit": limit}))
 
 
 def load_items(conn: Connection, site: Site, scope: Scope, limit: int, category_id: int | None) -> list[Item]:
     rows = _post_rows(conn, scope, limit, category_id)
     if not rows:
         return []
-    ids = [r.id for r in rows]
     cats: dict[int, list[tuple[str, dict[str, str]]]] = defaultdict(list)
-    for post_id, slug, names in conn.execute(
-        select(_PC.post_id, _C.slug, _C.names)
-        .join(CategoryRow.__table__, _C.id == _PC.category_id)
-        .where(_PC.post_id.in_(ids))
-        .order_by(_PC.post_id, _C.slug)
-    ):
+    for post_id, slug, names in conn.execute(_CATEGORIES_OF, {"ids": [r.id for r in rows]}):
         cats[post_id].append((slug, names))
     groups = {r.translation_group for r in rows if r.translation_group is not None}
     translations: dict[int, list[Row]] = defaultdict(list)
     if groups:
-        for t in conn.execute(
-            select(_P.id, _P.language, _P.slug, _P.url, _P.title, _P.translation_group)
-            .where(_P.translation_group.in_(groups), _P.visible.is_(True))
-            .order_by(_P.language)
-        ):
+        for t in conn.execute(_TRANSLATIONS, {"groups": list(groups)}):
             translations[t.translation_group].append(t)
     return [_item(site, r, cats.get(r.id, ()), translations.get(r.translation_group, ())) for r in rows]
 

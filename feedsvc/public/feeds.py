@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from werkzeug.http import http_date
 
 from feedsvc import db, feedstate
@@ -20,6 +20,7 @@ from feedsvc.scopes import Scope
 from feedsvc.site import site
 
 bp = Blueprint("feeds", __name__)
+_CATEGORY = select(Category.id, Category.names).where(Category.slug == bindparam("slug"))
 
 
 @bp.get("/feed.<fmt>")
@@ -106,7 +107,7 @@ def _render(conn, scope: Scope, fmt: str, limit: int, state: feedstate.State) ->
     the_site = site()
     category_id = category_name = None
     if scope.category is not None:
-        row = conn.execute(select(Category.id, Category.names).where(Category.slug == scope.category)).first()
+        row = conn.execute(_CATEGORY, {"slug": scope.category}).first()
         if row is None:
             raise NotFound(f"unknown category {scope.category!r}")
         category_id = row.id
