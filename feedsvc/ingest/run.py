@@ -76,7 +76,7 @@ def ingest_source(
         log.exception("ingesting source %s failed", source_id)
         session.rollback()
         result = IngestResult(source_id, "error", error=f"internal error: {type(exc).__name__}: {exc}"[:500])
-        _record_failure(session, source_id, owner, settings, result, started)
+        _record_failure(session, source_id, owner, settings, result)
         return result
 
 
@@ -94,7 +94,7 @@ def _ingest(
         result = IngestResult(
             source_id, "deferred", error=f"{host} asked us to wait until {blocked.isoformat()}"
         )
-        _finish(session, source_id, owner, settings, result, started, next_at=blocked)
+        _finish(session, source_id, owner, settings, result, next_at=blocked)
         return result
 
     fetched = fetch(url, etag=etag, last_modified=last_modified, settings=settings.fetch)
@@ -202,7 +202,6 @@ def _finish(
     owner: str,
     settings: IngestSettings,
     result: IngestResult,
-    started: datetime,
     next_at: datetime | None = None,
 ) -> None:
     source = _lock(session, source_id)
@@ -217,10 +216,9 @@ def _record_failure(
     owner: str,
     settings: IngestSettings,
     result: IngestResult,
-    started: datetime,
 ) -> None:
     try:
-        _finish(session, source_id, owner, settings, result, started)
+        _finish(session, source_id, owner, settings, result)
     except Exception:  # the database itself is failing: leave the lease to expire
         log.exception("could not record the failure of source %s", source_id)
         session.rollback()
