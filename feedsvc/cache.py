@@ -7,6 +7,7 @@ Keys carry the scope's version, so an entry never goes stale; both layers can ke
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import OrderedDict
 from typing import Any
@@ -33,9 +34,13 @@ def cache_config(url: str, instance_path: str) -> dict[str, Any]:
 
 
 class FeedCache:
-    """Two layers: a bounded in-process LRU (no network, no unpickling) over the shared backend."""
+    """Two layers: a bounded in-process LRU (no network, no unpickling) over the shared backend.
 
-    def __init__(self, backend: Cache | None, enabled: bool, local_entries: int = 256) -> None:
+    ``backend`` is the store Flask-Caching configured (cachelib), held directly so that the feed fast
+    path can use it outside an application context.
+    """
+
+    def __init__(self, backend: Any, enabled: bool, local_entries: int = 256) -> None:
         self.backend = backend
         self.enabled = enabled
         self._local: OrderedDict[str, bytes] = OrderedDict()
@@ -46,7 +51,8 @@ class FeedCache:
             return None
         body = self._local.get(key)
         if body is not None:
-            self._local.move_to_end(key)
+            with contextlib.suppress(KeyError):  # another thread evicted it meanwhile
+                self._local.move_to_end(key)
             return body
         try:
             body = self.backend.get(key)
@@ -69,7 +75,8 @@ class FeedCache:
     def _remember(self, key: str, body: bytes) -> None:
         self._local[key] = body
         if len(self._local) > self._local_max:
-            self._local.popitem(last=False)
+            with contextlib.suppress(KeyError):
+                self._local.popitem(last=False)
 
     def ping(self) -> bool:
         """True when the shared backend answers (readiness check)."""
@@ -84,8 +91,10 @@ def init_app(app: Flask) -> None:
     if config["CACHE_TYPE"] == "NullCache":
         app.extensions["feedsvc.cache"] = FeedCache(None, enabled=False)
         return
-    backend = Cache(app, config={**config, "CACHE_DEFAULT_TIMEOUT": app.config["CACHE_DEFAULT_TIMEOUT"]})
-    app.extensions["feedsvc.cache"] = FeedCache(backend, enabled=True)
+    cache = Cache(app, config={**config, "CACHE_DEFAULT_TIMEOUT": app.config["CACHE_DEFAULT_TIMEOUT"]})
+    with app.app_context():
+        store = cache.cache
+    app.extensions["feedsvc.cache"] = FeedCache(store, enabled=True)
 
 
 def feed_cache() -> FeedCache:

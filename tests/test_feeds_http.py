@@ -169,3 +169,33 @@ def test_translation_edit_reaches_other_languages(
     assert f"/ru/posts/{ru['slug']}" in en_feed
     api.patch(f"/api/posts/{ru['id']}", {"slug": "metro-novoe"})
     assert "/ru/posts/metro-novoe" in client.get("/en/feed.atom").get_data(as_text=True)
+
+
+def test_polls_of_cached_feeds_never_enter_flask(
+    client: FlaskClient, api: Api, categories: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    post(api)
+    first = client.get("/ru/events/feed.rss")  # rendered and cached through the app
+    zipped = client.get("/ru/events/feed.rss", headers={"Accept-Encoding": "gzip"})
+    from feedsvc.public import feeds
+
+    def no_flask(*_args: object) -> None:
+        raise AssertionError("the poll went through the Flask view")
+
+    monkeypatch.setattr(feeds, "serve", no_flask)
+    again = client.get("/ru/events/feed.rss")
+    assert again.status_code == 200 and again.data == first.data
+    assert dict(again.headers) == {k: v for k, v in first.headers.items()}
+    assert client.get("/ru/events/feed.rss", headers={"Accept-Encoding": "gzip"}).data == zipped.data
+    not_modified = client.get("/ru/events/feed.rss", headers={"If-None-Match": first.headers["ETag"]})
+    assert not_modified.status_code == 304 and not_modified.data == b""
+    head = client.head("/ru/events/feed.rss")
+    assert (
+        head.status_code == 200
+        and head.data == b""
+        and head.headers["Content-Length"] == str(len(first.data))
+    )
+    monkeypatch.undo()
+    # A write changes the version: the next poll misses the fast path and is rendered afresh.
+    post(api, title="Свежая")
+    assert "Свежая" in client.get("/ru/events/feed.rss").get_data(as_text=True)

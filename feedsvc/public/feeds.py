@@ -6,11 +6,10 @@ import gzip
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import bindparam, select
-from werkzeug.http import http_date
 
 from feedsvc import db, feedstate
 from feedsvc.cache import feed_cache
-from feedsvc.conditional import not_modified
+from feedsvc.conditional import accepts_gzip, not_modified, validators
 from feedsvc.db import state_reader
 from feedsvc.errors import NotFound, ServiceError
 from feedsvc.feedquery import build_feed
@@ -57,35 +56,33 @@ def serve(scope: Scope, fmt: str) -> Response:
         raise NotFound(f"unknown language {scope.language!r}")
     limit = _limit()
     state = state_reader().read(scope.key) or _create_state(scope)
-    etag = f'W/"{state.token}.{fmt}.{limit}"'
-    headers = {
-        "ETag": etag,
-        "Last-Modified": http_date(state.modified_at),
-        "Cache-Control": f"public, max-age={current_app.config['FEED_MAX_AGE']}",
-        "Vary": "Accept-Encoding",
-    }
-    if not_modified(request.headers, etag, state.modified_at):
+    headers = validators(state.token, state.modified_at, fmt, limit, current_app.config["FEED_MAX_AGE"])
+    if not_modified(
+        request.headers.get("If-None-Match"),
+        request.headers.get("If-Modified-Since"),
+        headers[0][1],
+        state.modified_at,
+    ):
         return Response(status=304, headers=headers)
-    key = f"feed:{scope.key}:{state.token}:{fmt}:{limit}"
+    key = cache_key(scope, state, fmt, limit)
     cache = feed_cache()
     body = cache.get(key)
     if body is None:
         with db.engine().connect() as conn:
             body = _render(conn, scope, fmt, limit, state)
         cache.set(key, body)
-    if "gzip" in request.headers.get("Accept-Encoding", "") and _accepts_gzip():
-        gz_key = key + ":gz"
-        zipped = cache.get(gz_key)
+    if accepts_gzip(request.headers.get("Accept-Encoding")):
+        zipped = cache.get(key + ":gz")
         if zipped is None:
             zipped = gzip.compress(body, compresslevel=6, mtime=0)
-            cache.set(gz_key, zipped)
+            cache.set(key + ":gz", zipped)
         body = zipped
-        headers["Content-Encoding"] = "gzip"
+        headers.append(("Content-Encoding", "gzip"))
     return Response(body, headers=headers, content_type=writer.content_type)
 
 
-def _accepts_gzip() -> bool:
-    return request.accept_encodings["gzip"] > 0
+def cache_key(scope: Scope, state: feedstate.State, fmt: str, limit: int) -> str:
+    return f"feed:{scope.key}:{state.token}:{fmt}:{limit}"
 
 
 def _create_state(scope: Scope) -> feedstate.State:
