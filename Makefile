@@ -7,7 +7,7 @@ WORKERS ?= 2
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-quick
+.PHONY: install run test lint bench bench-quick wrk
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,13 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+# wrk comes from Debian's packages; without it the bench falls back to a Python load generator.
+wrk:
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; } || \
+		echo "wrk could not be installed; the bench will use its Python load generator"
+
+bench: $(STAMP) wrk
 	$(BIN)/python bench/run.py
 
-bench-quick: $(STAMP)
+bench-quick: $(STAMP) wrk
 	$(BIN)/python bench/run.py --quick

@@ -217,7 +217,7 @@ def load_synthetic(
             title = " ".join(rng.choice(words) for _ in range(6)).capitalize() + f" {pid}"
             para = " ".join(rng.choice(words) for _ in range(60))
             when = start - timedelta(minutes=3 * pid)  # three minutes apart, back in time
-            cat = categories[pid % len(categories)]
+            cat = categories[(pid // len(languages)) % len(categories)]  # every language in every category
             posts.append(
                 {
                     "id": pid,

@@ -73,6 +73,8 @@ def test_demo_synthetic_bulk(app: Flask) -> None:
         assert s.scalar(select(func.count()).select_from(Category)) == 6
         langs = dict(s.execute(select(Post.language, func.count()).group_by(Post.language)).all())
         assert langs == {"en": 1000, "ru": 1000, "uz": 1000}
+        combos = s.execute(select(PostCategory.language, PostCategory.category_id).distinct()).all()
+        assert len(combos) == 3 * 6  # every language in every category
     client = app.test_client()
     assert len(client.get("/uz/feed.json").get_json()["items"]) == 50
     # Rows inserted with explicit ids leave the id sequence usable.
