@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
+import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -87,21 +88,20 @@ def _categories(session: Session, slugs: Iterable[str]) -> list[Category]:
 
 
 def _unique_slug(session: Session, language: str, base: str, exclude_id: int | None) -> str:
+    """``base``, or ``base-2`` … ``base-20``, or ``base-<random>``: equality lookups on the unique index only,
+    so the cost does not grow with the archive (a LIKE prefix scan did)."""
+    candidates = [base] + [f"{base}-{n}" for n in range(2, 21)]
     taken = set(
         session.scalars(
             select(Post.slug).where(
-                Post.language == language,
-                (Post.slug == base) | Post.slug.like(f"{base}-%"),
-                Post.id != (exclude_id or -1),
+                Post.language == language, Post.slug.in_(candidates), Post.id != (exclude_id or -1)
             )
         )
     )
-    if base not in taken:
-        return base
-    n = 2
-    while f"{base}-{n}" in taken:
-        n += 1
-    return f"{base}-{n}"
+    for candidate in candidates:
+        if candidate not in taken:
+            return candidate
+    return f"{base}-{secrets.token_hex(4)}"
 
 
 def _check_slug_free(session: Session, language: str, slug: str, exclude_id: int | None) -> None:
