@@ -222,9 +222,3 @@ def _record_failure(
     except Exception:  # the database itself is failing: leave the lease to expire
         log.exception("could not record the failure of source %s", source_id)
         session.rollback()
-
-
-def ingest_many(
-    session: Session, source_ids: list[int], owner: str, settings: IngestSettings
-) -> list[IngestResult]:
-    return [ingest_source(session, sid, owner, settings) for sid in source_ids]
