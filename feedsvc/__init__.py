@@ -32,7 +32,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(feeds.bp)
     app.register_blueprint(pages.bp)
     cli.init_app(app)
-    from feedsvc.public.fastpath import FeedFastPath
+    from feedsvc.public.serving import FeedServer, serve_wsgi
 
-    app.wsgi_app = FeedFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
+    server = FeedServer(
+        app.config, app.extensions["feedsvc.site"], db.database_of(app), app.extensions["feedsvc.cache"]
+    )
+    app.extensions["feedsvc.server"] = server
+    # Feed polls are answered before Flask is entered; everything else goes on to Flask.
+    app.wsgi_app = serve_wsgi(server, app.wsgi_app)  # type: ignore[method-assign]
     return app

@@ -1,13 +1,13 @@
-"""Writing categories; every change bumps the feeds that show the category's name or posts."""
+"""Categories as the API gives them: validated names, then the write module stores them."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedsvc import feedstate
+from feedsvc import write
 from feedsvc.errors import Conflict, InvalidInput, NotFound
-from feedsvc.models import Category, PostCategory, utcnow
+from feedsvc.models import Category
 from feedsvc.site import Site
 from feedsvc.text import xml_safe
 
@@ -28,10 +28,6 @@ def _names(site: Site, names: dict[str, str]) -> dict[str, str]:
     return clean
 
 
-def _all_scopes(site: Site, slug: str) -> set[str]:
-    return {f"{lang}/{slug}" for lang in site.languages}
-
-
 def get_category(session: Session, slug: str) -> Category:
     category = session.scalar(select(Category).where(Category.slug == slug))
     if category is None:
@@ -44,33 +40,13 @@ def create_category(session: Session, site: Site, slug: str, names: dict[str, st
         raise InvalidInput(f"{slug!r} is reserved by the site's URLs", field="slug")
     if session.scalar(select(Category.id).where(Category.slug == slug)) is not None:
         raise Conflict(f"category {slug!r} already exists", field="slug")
-    category = Category(slug=slug, names=_names(site, names))
-    session.add(category)
-    session.flush()
-    feedstate.bump(session, _all_scopes(site, slug))
-    return category
-
-
-def _languages_used(session: Session, category: Category) -> set[str]:
-    return set(
-        session.scalars(
-            select(PostCategory.language).where(PostCategory.category_id == category.id).distinct()
-        )
-    )
+    return write.add_category(session, site.languages, Category(slug=slug, names=_names(site, names)))
 
 
 def rename_category(session: Session, site: Site, category: Category, names: dict[str, str]) -> Category:
-    category.names = {**category.names, **_names(site, names)}
-    category.updated_at = utcnow()
-    # Item categories carry the label in every feed that shows the category's posts.
-    languages = _languages_used(session, category)
-    feedstate.bump(session, _all_scopes(site, category.slug) | languages | ({"*"} if languages else set()))
-    return category
+    return write.rename_category(session, site.languages, category, {**category.names, **_names(site, names)})
 
 
-def delete_category(session: Session, site: Site, category: Category) -> None:
-    languages = _languages_used(session, category)
-    feedstate.forget(session, _all_scopes(site, category.slug))
-    feedstate.bump(session, languages | ({"*"} if languages else set()))
-    session.delete(category)
-    session.flush()
+def delete_category(session: Session, site: Site, slug: str) -> None:
+    if not write.delete_category(session, site.languages, slug):
+        raise NotFound(f"category {slug!r} does not exist")

@@ -27,6 +27,14 @@ _ENV: dict[str, tuple[str, Any]] = {
     "FETCH_MAX_BYTES": ("FETCH_MAX_BYTES", int),
     "FETCH_TIMEOUT": ("FETCH_TIMEOUT", float),
     "FETCH_CONNECT_TIMEOUT": ("FETCH_CONNECT_TIMEOUT", float),
+    "DB_CONNECT_TIMEOUT": ("DB_CONNECT_TIMEOUT", float),
+    "DB_POLL_TIMEOUT": ("DB_POLL_TIMEOUT", float),
+    "DB_STATEMENT_TIMEOUT": ("DB_STATEMENT_TIMEOUT", float),
+    "DB_BREAKER_SECONDS": ("DB_BREAKER_SECONDS", float),
+    "DB_RETRY_AFTER": ("DB_RETRY_AFTER", int),
+    "REDIS_TIMEOUT": ("REDIS_TIMEOUT", float),
+    "REDIS_BREAKER_SECONDS": ("REDIS_BREAKER_SECONDS", float),
+    "RENDER_LOCK_WAIT": ("RENDER_LOCK_WAIT", float),
     # Networks a partner may live on although private, e.g. "10.20.0.0/16,192.168.5.7/32".
     "ALLOW_NETWORKS": ("FETCH_ALLOW_NETWORKS", lambda v: tuple(p.strip() for p in v.split(",") if p.strip())),
 }
@@ -59,6 +67,15 @@ DEFAULTS: dict[str, Any] = {
     "FETCH_TIMEOUT": 30.0,
     "FETCH_CONNECT_TIMEOUT": 5.0,
     "FETCH_ALLOW_NETWORKS": (),
+    # Failing dependencies (seconds). libpq and psycopg wait at least 2 s for a connection.
+    "DB_CONNECT_TIMEOUT": 2.0,
+    "DB_POLL_TIMEOUT": 0.3,  # the feed version read of a poll
+    "DB_STATEMENT_TIMEOUT": 3.0,  # renders, pages, API requests: server-side and client-side
+    "DB_BREAKER_SECONDS": 1.0,  # after a failure, how long nothing waits on the database
+    "DB_RETRY_AFTER": 5,  # Retry-After of the 503s while the database is unavailable
+    "REDIS_TIMEOUT": 0.05,  # connect and socket timeout of every Redis call
+    "REDIS_BREAKER_SECONDS": 2.0,
+    "RENDER_LOCK_WAIT": 0.5,  # how long a poll waits for another process's render of the same version
 }
 
 

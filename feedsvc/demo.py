@@ -7,14 +7,13 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from feedsvc import feedstate
+from feedsvc import write
 from feedsvc.categories import create_category
-from feedsvc.models import Category, Post, PostCategory
+from feedsvc.models import Category, Post
 from feedsvc.posts import PostInput, create_post
-from feedsvc.scopes import scopes_for
 from feedsvc.site import Site
 
 CATEGORIES: dict[str, dict[str, str]] = {
@@ -205,7 +204,6 @@ def load_synthetic(
     next_id = (session.scalar(select(func.max(Post.id))) or 0) + 1
     start = datetime.now(UTC).replace(microsecond=0)
     languages = list(site.languages)
-    posts_table, links_table = Post.__table__, PostCategory.__table__
     done = 0
     while done < count:
         n = min(batch, count - done)
@@ -239,18 +237,8 @@ def load_synthetic(
                     "visible": True,
                 }
             )
-            links.append(
-                {
-                    "post_id": pid,
-                    "category_id": cat.id,
-                    "language": lang,
-                    "published_at": when,
-                    "visible": True,
-                }
-            )
-        # Plain table inserts bypass the ORM's per-row work.
-        session.execute(insert(posts_table), posts)
-        session.execute(insert(links_table), links)
+            links.append([(cat.id, cat.slug)])
+        write.insert_posts(session, posts, links)
         done += n
         progress(f"{done}/{count} posts")
     if session.get_bind().dialect.name == "postgresql":
@@ -258,8 +246,4 @@ def load_synthetic(
         session.execute(
             text("SELECT setval(pg_get_serial_sequence('posts', 'id'), (SELECT max(id) FROM posts))")
         )
-    keys = {"*"}
-    for lang in languages:
-        keys |= scopes_for(lang, [c.slug for c in categories])
-    feedstate.bump(session, keys)
     return count

@@ -110,7 +110,11 @@ def _item(site: Site, r: Row, cats: object, group: object) -> Item:
         language=lang,
         author=r.author,
         categories=tuple(
-            Category(slug=slug, label=names.get(lang) or slug, scheme=f"{site.base_url}/{lang}/{slug}/")
+            Category(
+                slug=slug,
+                label=site.category_label(names, lang, slug),
+                scheme=f"{site.base_url}/{lang}/{slug}/",
+            )
             for slug, names in cats  # type: ignore[attr-defined]
         ),
         image=Image(r.image_url, r.image_type or "image/jpeg", r.image_length or 0) if r.image_url else None,
@@ -135,14 +139,8 @@ def build_feed(
     category_id: int | None = None,
     category_name: str | None = None,
 ) -> Feed:
-    if scope.language is None:
-        title = site.name
-    elif category_name is None:
-        title = f"{site.name} — {site.language_name(scope.language)}"
-    else:
-        title = f"{site.name} — {category_name}"
     return Feed(
-        title=title,
+        title=site.title(scope.language, category_name),
         description=site.description(scope.language)
         if category_name is None
         else f"{category_name} — {site.description(scope.language)}",

@@ -94,7 +94,7 @@ class StateReader:
             with contextlib.suppress(Exception):  # already broken
                 conn.close()
 
-    def read(self, scope: str) -> State | None:
+    def read(self, scope: str, retry: bool = True) -> State | None:
         for attempt in (1, 2):
             try:
                 cursor = self._connection().cursor()
@@ -104,10 +104,11 @@ class StateReader:
                 finally:
                     cursor.close()
                 break
-            except Exception:
-                # A connection the server closed (restart, idle timeout): reconnect once.
+            except Exception as error:
+                # A connection the server closed (restart, idle timeout): reconnect once; but not
+                # after a deadline passed, when a reconnect would only wait on a hung server again.
                 self._drop()
-                if attempt == 2:
+                if attempt == 2 or not retry or "did not answer in time" in str(error):
                     raise
         if row is None:
             return None

@@ -58,9 +58,6 @@ class Category(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    def name_in(self, language: str) -> str:
-        return self.names.get(language) or self.names.get("en") or self.slug
-
 
 class Post(Base):
     __tablename__ = "posts"

@@ -1,7 +1,5 @@
-"""Writing posts: the one path by which the API, the demo loader and ingestion change the store.
-
-Every write cleans its text, keeps the denormalized category rows in step, and bumps the version of
-each feed scope whose content changes, all in the caller's transaction.
+"""Posts as the API and the demo loader give them: validation and cleaning of every field, then the
+write module (``feedsvc.write``) stores them and bumps the feeds that change.
 """
 
 from __future__ import annotations
@@ -15,14 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedsvc import feedstate
+from feedsvc import write
 from feedsvc.errors import Conflict, InvalidInput, NotFound
-from feedsvc.models import Category, Post, PostCategory, SourceItem, utcnow
+from feedsvc.models import Category, Post, utcnow
 from feedsvc.sanitize import find_active_content, html_to_text, sanitize_html
-from feedsvc.scopes import scopes_for
 from feedsvc.site import Site
 from feedsvc.text import make_slug, summarize, xml_safe
 
@@ -124,24 +121,16 @@ def _siblings(session: Session, post: Post) -> list[Post]:
     )
 
 
-def _scopes_of(post: Post) -> set[str]:
-    if not post.visible:
-        return set()
-    return scopes_for(post.language, [c.slug for c in post.categories])
-
-
-def _join_translation(session: Session, post: Post, original_id: int | None) -> None:
+def _translation_group(session: Session, post: Post, original_id: int | None) -> int | None:
+    """The group ``post`` joins as a translation of ``original_id`` (filing the original in it)."""
     if original_id is None:
-        post.translation_group = None
-        return
+        return None
     original = session.get(Post, original_id)
     if original is None:
         raise InvalidInput(f"post {original_id} does not exist", field="translation_of")
     if original.id == post.id:
         raise InvalidInput("a post cannot be a translation of itself", field="translation_of")
     group = original.translation_group or original.id
-    if original.translation_group is None:
-        original.translation_group = group
     same_language = session.scalar(
         select(Post.id).where(
             Post.translation_group == group, Post.language == post.language, Post.id != (post.id or -1)
@@ -152,58 +141,44 @@ def _join_translation(session: Session, post: Post, original_id: int | None) -> 
             f"the translation group of post {original_id} already has a post in {post.language!r}",
             field="translation_of",
         )
-    post.translation_group = group
+    write.set_translation_group(session, original, group)
+    return group
 
 
-def _write_categories(session: Session, post: Post, categories: list[Category]) -> None:
-    session.execute(delete(PostCategory).where(PostCategory.post_id == post.id))
-    if categories:
-        session.execute(
-            insert(PostCategory),
-            [
-                {
-                    "post_id": post.id,
-                    "category_id": c.id,
-                    "language": post.language,
-                    "published_at": post.published_at,
-                    "visible": post.visible,
-                }
-                for c in categories
-            ],
-        )
-    session.expire(post, ["categories"])
-
-
-def _apply_text(post: Post, data: PostInput) -> None:
+def _text_values(post: Post, data: PostInput) -> dict[str, Any]:
+    """Cleaned values of the text fields the caller gave (a summary may follow new content)."""
     given = data.given
+    values: dict[str, Any] = {}
     if "title" in given:
         if not data.title or not clean_title(data.title):
             raise InvalidInput("must not be empty", field="title")
-        post.title = clean_title(data.title)
-    for field in ("content", "summary"):
-        active = find_active_content(getattr(data, field) or "") if field in given else []
+        values["title"] = clean_title(data.title)
+    for name in ("content", "summary"):
+        active = find_active_content(getattr(data, name) or "") if name in given else []
         if active:
             raise InvalidInput(
                 f"remove {', '.join(active)}: scripts, event handlers and script URLs are not allowed",
-                field=field,
+                field=name,
             )
+    content = post.content
     if "content" in given:
         # A summary that was derived from the old content follows the new content; a written one stays.
         derived = post.content is not None and post.summary == summarize(html_to_text(post.content))
-        post.content = sanitize_html(xml_safe(data.content or ""))
+        content = values["content"] = sanitize_html(xml_safe(data.content or ""))
         if "summary" not in given and (post.summary is None or derived):
-            post.summary = summarize(html_to_text(post.content))
+            values["summary"] = summarize(html_to_text(content))
     if "summary" in given:
         written = _clean_optional(html_to_text(data.summary)) if data.summary else None
-        post.summary = written or summarize(html_to_text(post.content or ""))
+        values["summary"] = written or summarize(html_to_text(content or ""))
     if "author" in given:
-        post.author = _clean_optional(data.author)
+        values["author"] = _clean_optional(data.author)
     if "url" in given:
-        post.url = data.url
+        values["url"] = data.url
     if "image_url" in given:
-        post.image_url = data.image_url
-        post.image_type = guess_image_type(data.image_url) if data.image_url else None
-        post.image_length = 0
+        values["image_url"] = data.image_url
+        values["image_type"] = guess_image_type(data.image_url) if data.image_url else None
+        values["image_length"] = 0
+    return values
 
 
 def create_post(session: Session, site: Site, data: PostInput, *, uid: str | None = None) -> Post:
@@ -221,58 +196,51 @@ def create_post(session: Session, site: Site, data: PostInput, *, uid: str | Non
         published_at=data.published_at.astimezone(UTC) if data.published_at else now,
         visible=True,
         image_length=0,
+        content=None,
+        summary=None,
     )
-    _apply_text(post, PostInput(**{**data.__dict__, "given": frozenset(EDITABLE)}))
+    for name, value in _text_values(
+        post, PostInput(**{**data.__dict__, "given": frozenset(EDITABLE)})
+    ).items():
+        setattr(post, name, value)
     if data.slug:
         _check_slug_free(session, post.language, data.slug, None)
         post.slug = data.slug
     else:
         post.slug = _unique_slug(session, post.language, make_slug(post.title), None)
-    _join_translation(session, post, data.translation_of)
-    session.add(post)
-    session.flush()
-    _write_categories(session, post, categories)
-    affected = scopes_for(post.language, [c.slug for c in categories])
-    for sibling in _siblings(session, post):
-        affected |= _scopes_of(sibling)
-    feedstate.bump(session, affected, now)
+    post.translation_group = _translation_group(session, post, data.translation_of)
+    write.add_post(session, post, categories)
+    write.show_with(session, _siblings(session, post))
     return post
 
 
 def update_post(session: Session, site: Site, post: Post, data: PostInput) -> Post:
     given = data.given
-    affected = _scopes_of(post)
     old_siblings = _siblings(session, post)
+    values = _text_values(post, data)
+    language = post.language
     if "language" in given and data.language != post.language:
         if data.language not in site.languages:
             raise InvalidInput(f"unknown language {data.language!r}", field="language")
-        post.language = data.language  # type: ignore[assignment]
+        language = values["language"] = data.language
         if "slug" not in given:
-            _check_slug_free(session, post.language, post.slug, post.id)
-    _apply_text(post, data)
+            _check_slug_free(session, language, post.slug, post.id)
     if "published_at" in given:
         if data.published_at is None:
             raise InvalidInput("must not be null", field="published_at")
-        post.published_at = data.published_at.astimezone(UTC)
+        values["published_at"] = data.published_at.astimezone(UTC)
     if "slug" in given:
         if not data.slug:
             raise InvalidInput("must not be empty", field="slug")
-        _check_slug_free(session, post.language, data.slug, post.id)
-        post.slug = data.slug
+        _check_slug_free(session, language, data.slug, post.id)
+        values["slug"] = data.slug
     if "translation_of" in given or "language" in given:
         target = data.translation_of if "translation_of" in given else _group_anchor(post, old_siblings)
-        _join_translation(session, post, target)
-    categories = (
-        _categories(session, data.categories or []) if "categories" in given else list(post.categories)
-    )
-    post.updated_at = utcnow()
-    session.flush()
-    _write_categories(session, post, categories)
-    affected |= _scopes_of(post) if post.visible else set()
-    affected |= scopes_for(post.language, [c.slug for c in categories]) if post.visible else set()
-    for sibling in old_siblings + _siblings(session, post):
-        affected |= _scopes_of(sibling)
-    feedstate.bump(session, affected, post.updated_at)
+        probe = Post(id=post.id, language=language)  # validated as the post will be
+        values["translation_group"] = _translation_group(session, probe, target)
+    categories = _categories(session, data.categories or []) if "categories" in given else None
+    write.change_post(session, post, values, categories)
+    write.show_with(session, old_siblings + _siblings(session, post))
     return post
 
 
@@ -280,15 +248,10 @@ def _group_anchor(post: Post, siblings: list[Post]) -> int | None:
     return siblings[0].id if siblings else None
 
 
-def delete_post(session: Session, post: Post) -> None:
-    """Delete a post. A partner item's identity is kept as a tombstone so the next fetch skips it."""
-    session.execute(update(SourceItem).where(SourceItem.post_id == post.id).values(deleted=True))
-    affected = _scopes_of(post)
-    for sibling in _siblings(session, post):
-        affected |= _scopes_of(sibling)
-    session.delete(post)
-    session.flush()
-    feedstate.bump(session, affected)
+def delete_post(session: Session, post_id: int) -> None:
+    """Delete a post (a partner item's identity stays as a tombstone)."""
+    if not write.delete_post(session, post_id):
+        raise NotFound(f"post {post_id} does not exist")
 
 
 def get_post(session: Session, post_id: int) -> Post:
@@ -324,11 +287,3 @@ def post_json(session: Session, site: Site, post: Post) -> dict[str, Any]:
         ],
         "visible": post.visible,
     }
-
-
-def set_visibility(session: Session, post_ids: list[int], visible: bool) -> None:
-    """Show or hide posts (a partner source switched to store-only), keeping category rows in step."""
-    if not post_ids:
-        return
-    session.execute(update(Post).where(Post.id.in_(post_ids)).values(visible=visible))
-    session.execute(update(PostCategory).where(PostCategory.post_id.in_(post_ids)).values(visible=visible))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# A language code or category slug as it may appear in a path; anything else names nothing.
+SEGMENT = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,3 +34,6 @@ def scopes_for(language: str, category_slugs: list[str] | tuple[str, ...]) -> se
     keys = {"*", language}
     keys.update(f"{language}/{slug}" for slug in category_slugs)
     return keys
+
+# The feed list (/feeds.opml) has a version of its own: it changes when categories do.
+OPML_SCOPE = "opml"

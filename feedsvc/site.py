@@ -33,6 +33,20 @@ class Site:
     def language_name(self, language: str) -> str:
         return LANGUAGE_NAMES.get(language, language)
 
+    def category_label(self, names: dict[str, str], language: str | None, slug: str) -> str:
+        """The one rule for a category's label everywhere (feeds, pages, OPML): its name in the
+        language, else in the first configured language that has one, else its slug."""
+        for lang in (language, *self.languages):
+            if lang is not None and names.get(lang):
+                return names[lang]
+        return next((name for name in names.values() if name), slug)
+
+    def title(self, language: str | None, category_label: str | None = None) -> str:
+        """The title of a scope's feeds and pages: site, site — language, or site — category."""
+        if language is None:
+            return self.name
+        return f"{self.name} — {category_label or self.language_name(language)}"
+
     def description(self, language: str | None) -> str:
         template = DESCRIPTIONS.get(language or "en", DESCRIPTIONS["en"])
         return template.format(site=self.name)

@@ -56,7 +56,7 @@ def test_cached_and_304_polls_read_no_posts(
 ) -> None:  # type: ignore[no-untyped-def]
     fill(app, 20)
     first = client.get("/ru/events/feed.atom")
-    reader = app.extensions["feedsvc.state_reader"]
+    reader = app.extensions["feedsvc.database"].reader
     reads: list[str] = []
     real_read = reader.read
     monkeypatch.setattr(reader, "read", lambda scope: reads.append(scope) or real_read(scope))
@@ -113,7 +113,7 @@ def test_queries_use_indexes(app: Flask) -> None:
 def test_state_reader_survives_a_dropped_connection(app: Flask, client: FlaskClient) -> None:
     fill(app, 3)
     assert client.get("/ru/feed.rss").status_code == 200
-    reader = app.extensions["feedsvc.state_reader"]
+    reader = app.extensions["feedsvc.database"].reader
     conn = reader._local.conn
     if reader.sqlite:
         conn.close()

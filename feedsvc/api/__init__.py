@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from flask_smorest import Api
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
 from feedsvc import db
 from feedsvc.api.schemas import ErrorSchema
-from feedsvc.errors import ServiceError
+from feedsvc.errors import ServiceError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,9 @@ def init_app(app: Flask) -> None:
     for blueprint in (posts.blp, categories.blp, sources.blp):
         # On the API blueprints only: the feed hot path runs no request hooks.
         if _json_bodies_only not in blueprint.before_request_funcs.get(None, []):
+            blueprint.before_request(_database_guard)
             blueprint.before_request(_json_bodies_only)
+            blueprint.teardown_request(_end_deadline)
     api = FeedsvcApi(app, spec_kwargs={"info": {"description": "Admin API of feedsvc"}})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(posts.blp)
@@ -93,8 +96,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ServiceError)
     def _service_error(error: ServiceError) -> Response:
-        db.session().rollback()
-        return error_response(error.status, error.code, error.message, error.as_errors())
+        _rollback()
+        headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Unavailable) else None
+        return error_response(error.status, error.code, error.message, error.as_errors(), headers)
 
     @app.errorhandler(IntegrityError)
     def _integrity(error: IntegrityError) -> Response:
@@ -106,9 +110,40 @@ def init_app(app: Flask) -> None:
     def _unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):
             return api.handle_http_exception(error)
+        if db.is_outage(error):
+            database = db.database()
+            database.failed(error)
+            _rollback()
+            return _service_error(unavailable(database))
         log.exception("unhandled error on %s %s", request.method, request.path)
-        db.session().rollback()
+        _rollback()
         return error_response(500, "internal_error", "internal error; the change was not applied")
+
+
+def unavailable(database: db.Database) -> Unavailable:
+    return Unavailable(
+        "the database is unavailable; the change was not applied, retry later", database.retry_after()
+    )
+
+
+def _rollback() -> None:
+    with contextlib.suppress(Exception):  # a connection to a dead database cannot roll back cleanly
+        db.session().rollback()
+
+
+def _database_guard() -> None:
+    """API requests: refuse at once while the database is known to be down; bound every wait."""
+    database = db.database()
+    if not database.available():
+        raise unavailable(database)
+    if not database.sqlite:
+        g.db_deadline = db.set_deadline(database.statement_timeout)
+
+
+def _end_deadline(_exc: BaseException | None) -> None:
+    token = g.pop("db_deadline", None)
+    if token is not None:
+        db.reset_deadline(token)
 
 
 def _json_bodies_only() -> None:

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import func, select
 
-from feedsvc import db
+from feedsvc import db, write
 from feedsvc.api.auth import require
 from feedsvc.api.schemas import CategoryOut, CategoryPatch, CategoryWrite
 from feedsvc.categories import create_category, delete_category, get_category, rename_category
@@ -49,8 +49,7 @@ class Categories(MethodView):
     @blp.response(201, CategoryOut)
     def post(self, data: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         session, the_site = db.session(), site()
-        category = create_category(session, the_site, data["slug"], data["names"])
-        session.commit()
+        category = write.run(session, lambda s: create_category(s, the_site, data["slug"], data["names"]))
         return _json(category, 0), 201, {"Location": the_site.url(f"/api/categories/{category.slug}")}
 
 
@@ -69,8 +68,9 @@ class CategoryItem(MethodView):
     @blp.response(200, CategoryOut)
     def patch(self, data: dict[str, Any], slug: str) -> dict[str, Any]:
         session = db.session()
-        category = rename_category(session, site(), get_category(session, slug), data["names"])
-        session.commit()
+        category = write.run(
+            session, lambda s: rename_category(s, site(), get_category(s, slug), data["names"])
+        )
         return _json(category, _count(category))
 
     @blp.doc(security=SECURITY)
@@ -78,6 +78,4 @@ class CategoryItem(MethodView):
     @blp.response(204)
     def delete(self, slug: str) -> None:
         """Delete a category; its posts stay, filed under their other categories."""
-        session = db.session()
-        delete_category(session, site(), get_category(session, slug))
-        session.commit()
+        write.run(db.session(), lambda s: delete_category(s, site(), slug))

@@ -12,7 +12,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import and_, or_, select
 
-from feedsvc import db
+from feedsvc import db, write
 from feedsvc.api.auth import require
 from feedsvc.api.schemas import PostOut, PostPage, PostPatch, PostQuery, PostWrite
 from feedsvc.errors import InvalidInput
@@ -84,8 +84,7 @@ class Posts(MethodView):
     def post(self, data: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Create a post; its HTML is sanitized and its feeds change at once."""
         session, the_site = db.session(), site()
-        post = create_post(session, the_site, to_input(data))
-        session.commit()
+        post = write.run(session, lambda s: create_post(s, the_site, to_input(data)))
         location = url_for("posts.PostItem", post_id=post.id, _external=False)
         return post_json(session, the_site, post), 201, {"Location": the_site.url(location)}
 
@@ -106,14 +105,11 @@ class PostItem(MethodView):
     def patch(self, data: dict[str, Any], post_id: int) -> dict[str, Any]:
         """Change the fields sent; the GUID never changes, `updated` does."""
         session, the_site = db.session(), site()
-        post = update_post(session, the_site, get_post(session, post_id), to_input(data))
-        session.commit()
+        post = write.run(session, lambda s: update_post(s, the_site, get_post(s, post_id), to_input(data)))
         return post_json(session, the_site, post)
 
     @blp.doc(security=SECURITY)
     @require("posts")
     @blp.response(204)
     def delete(self, post_id: int) -> None:
-        session = db.session()
-        delete_post(session, get_post(session, post_id))
-        session.commit()
+        write.run(db.session(), lambda s: delete_post(s, post_id))

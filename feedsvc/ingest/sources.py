@@ -9,13 +9,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from feedsvc import feedstate
+from feedsvc import write
 from feedsvc.errors import Conflict, InvalidInput, NotFound
 from feedsvc.ingest.run import host_of
 from feedsvc.ingest.settings import IngestSettings
-from feedsvc.models import Category, Post, PostCategory, Source, SourceItem, utcnow
-from feedsvc.posts import set_visibility
-from feedsvc.scopes import scopes_for
+from feedsvc.models import Category, Post, Source, SourceItem, utcnow
 from feedsvc.site import Site
 
 FIELDS = (
@@ -149,34 +147,17 @@ def update_source(
 
 
 def _resyndicate(session: Session, source: Source) -> None:
-    """Show or hide the source's stored items in the public feeds, and bump those feeds."""
+    """Show or hide the source's stored items in the public feeds."""
     ids = list(session.scalars(select(Post.id).where(Post.source_id == source.id)))
-    set_visibility(session, ids, source.syndicate)
-    slugs = (
-        session.scalars(
-            select(Category.slug)
-            .join(PostCategory, PostCategory.category_id == Category.id)
-            .where(PostCategory.post_id.in_(ids))
-            .distinct()
-        ).all()
-        if ids
-        else []
-    )
-    languages = set(session.scalars(select(Post.language).where(Post.source_id == source.id).distinct()))
-    for lang in languages:
-        feedstate.bump(session, scopes_for(lang, list(slugs)))
+    write.set_visibility(session, ids, source.syndicate)
 
 
 def delete_source(session: Session, source: Source, purge: bool) -> int:
     """Delete a source; with ``purge`` its stored posts go too. Returns how many posts were deleted."""
     deleted = 0
     if purge:
-        posts = list(session.scalars(select(Post).where(Post.source_id == source.id)))
-        from feedsvc.posts import delete_post
-
-        for post in posts:
-            delete_post(session, post)
-        deleted = len(posts)
+        for post_id in list(session.scalars(select(Post.id).where(Post.source_id == source.id))):
+            deleted += write.delete_post(session, post_id)
     session.delete(source)
     session.flush()
     return deleted

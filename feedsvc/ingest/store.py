@@ -1,4 +1,5 @@
-"""Parsed partner items → posts, in the caller's transaction (one per fetch: stored whole or not at all).
+"""Parsed partner items → posts, in the caller's transaction (one per fetch: stored whole or not at all);
+the rows themselves are written by ``feedsvc.write``.
 
 Identity is (source, sha256 of the item key); the unique constraint on ``source_items`` backs it. New
 items are inserted in bulk (a fixed handful of statements per fetch), changed ones are updated in
@@ -15,16 +16,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from feedsvc import feedstate
+from feedsvc import write
 from feedsvc.ingest.parse import ParsedItem
-from feedsvc.models import Category, Post, PostCategory, Source, SourceItem
+from feedsvc.models import Category, Source, SourceItem
 from feedsvc.posts import guess_image_type
 from feedsvc.sanitize import html_to_text
-from feedsvc.scopes import scopes_for
 from feedsvc.text import make_slug, summarize
 
-_POSTS = Post.__table__
-_LINKS = PostCategory.__table__
 _ITEMS = SourceItem.__table__
 
 
@@ -50,15 +48,18 @@ def _category_ids(session: Session, source: Source) -> dict[str, int]:
     }
 
 
-def _categories_for(source: Source, item: ParsedItem, by_slug: dict[str, int]) -> list[int]:
+def _categories_for(
+    source: Source, item: ParsedItem, by_slug: dict[str, int], slugs: dict[int, str]
+) -> list[tuple[int, str]]:
+    """(id, slug) of our categories for a partner item: its mapped terms, else the source's default."""
     mapping = {term.casefold(): slug for term, slug in source.category_map.items()}
     mapped = [by_slug[mapping[t.casefold()]] for t in item.categories if mapping.get(t.casefold()) in by_slug]
-    if mapped:
-        return list(dict.fromkeys(mapped))
-    return [source.category_id] if source.category_id is not None else []
+    ids = list(dict.fromkeys(mapped)) or ([source.category_id] if source.category_id is not None else [])
+    return [(cid, slugs[cid]) for cid in ids if cid in slugs]
 
 
-def _fields(item: ParsedItem, now: datetime) -> dict[str, object]:
+def _fields(item: ParsedItem, now: datetime | None) -> dict[str, object]:
+    """Post columns from an item. ``now`` dates an undated new item; an undated edit keeps its date."""
     content = item.content_html or item.summary_html
     summary = item.summary or summarize(html_to_text(content))
     image = item.image
@@ -71,7 +72,7 @@ def _fields(item: ParsedItem, now: datetime) -> dict[str, object]:
         "image_url": image.url if image else None,
         "image_type": (image.mime_type or guess_image_type(image.url)) if image else None,
         "image_length": (image.length or 0) if image else 0,
-        "published_at": item.published or now,
+        **({"published_at": item.published or now} if item.published or now else {}),
     }
 
 
@@ -90,27 +91,31 @@ def store_items(session: Session, source: Source, items: list[ParsedItem], now: 
     }
     cat_slugs = {cid: slug for slug, cid in _category_slugs(session).items()}
     by_slug = _category_ids(session, source)
-    affected: set[str] = set()
-    new_posts, new_links, new_items = [], [], []
+    new_posts: list[dict[str, object]] = []
+    new_links: list[list[tuple[int, str]]] = []
+    new_items: list[dict[str, object]] = []
     for tick, (key, item) in enumerate(keys.items()):
         # Distinct "updated" instants: validators warn about entries sharing one.
         stamp = now + timedelta(microseconds=tick)
+        cats = _categories_for(source, item, by_slug, cat_slugs)
         seen = known.get(key)
         if seen is not None:
             if seen.deleted or seen.post_id is None or seen.content_hash == item.content_hash:
                 counts.unchanged += 1
                 continue
-            old_cats = _update(session, seen.post_id, key, source, item, stamp, by_slug)
-            affected |= _scopes(source, old_cats + _categories_for(source, item, by_slug), cat_slugs)
+            write.update_post_row(session, seen.post_id, {**_fields(item, None), "updated_at": stamp}, cats)
+            session.execute(
+                update(_ITEMS)
+                .where(_ITEMS.c.source_id == source.id, _ITEMS.c.item_key == key)
+                .values(content_hash=item.content_hash)
+            )
             counts.updated += 1
             continue
-        cats = _categories_for(source, item, by_slug)
-        fields = _fields(item, now)
         # A short hash of (source, identity) keeps slugs unique without a query per item.
         slug = f"{make_slug(item.title, max_length=60)}-{item_key(f'{source.id}:{key}')[:12]}"
         new_posts.append(
             {
-                **fields,
+                **_fields(item, now),
                 "uid": str(uuid.uuid4()),
                 "language": source.language,
                 "slug": slug,
@@ -132,75 +137,14 @@ def store_items(session: Session, source: Source, items: list[ParsedItem], now: 
             }
         )
         new_links.append(cats)
-        affected |= _scopes(source, cats, cat_slugs)
         counts.new += 1
     if new_posts:
-        ids = (
-            session.execute(insert(_POSTS).returning(_POSTS.c.id, sort_by_parameter_order=True), new_posts)
-            .scalars()
-            .all()
-        )
+        ids = write.insert_posts(session, new_posts, new_links)
         for row, post_id in zip(new_items, ids, strict=True):
             row["post_id"] = post_id
         session.execute(insert(_ITEMS), new_items)
-        links = [
-            {
-                "post_id": pid,
-                "category_id": cid,
-                "language": source.language,
-                "published_at": post["published_at"],
-                "visible": source.syndicate,
-            }
-            for pid, post, cats in zip(ids, new_posts, new_links, strict=True)
-            for cid in cats
-        ]
-        if links:
-            session.execute(insert(_LINKS), links)
-    if affected and source.syndicate:
-        feedstate.bump(session, affected, now)
     return counts
 
 
 def _category_slugs(session: Session) -> dict[str, int]:
     return dict(session.execute(select(Category.slug, Category.id)).all())  # type: ignore[arg-type]
-
-
-def _scopes(source: Source, category_ids: list[int], cat_slugs: dict[int, str]) -> set[str]:
-    return scopes_for(source.language, [cat_slugs[c] for c in category_ids if c in cat_slugs])
-
-
-def _update(
-    session: Session,
-    post_id: int,
-    key: str,
-    source: Source,
-    item: ParsedItem,
-    now: datetime,
-    by_slug: dict[str, int],
-) -> list[int]:
-    """A partner changed an item: new text and dates, same GUID, a new ``updated``. Returns old categories."""
-    fields = _fields(item, now)
-    old = list(session.scalars(select(_LINKS.c.category_id).where(_LINKS.c.post_id == post_id)))
-    session.execute(update(_POSTS).where(_POSTS.c.id == post_id).values(**fields, updated_at=now))
-    cats = _categories_for(source, item, by_slug)
-    session.execute(_LINKS.delete().where(_LINKS.c.post_id == post_id))
-    if cats:
-        session.execute(
-            insert(_LINKS),
-            [
-                {
-                    "post_id": post_id,
-                    "category_id": cid,
-                    "language": source.language,
-                    "published_at": fields["published_at"],
-                    "visible": source.syndicate,
-                }
-                for cid in cats
-            ],
-        )
-    session.execute(
-        update(_ITEMS)
-        .where(_ITEMS.c.source_id == source.id, _ITEMS.c.item_key == key)
-        .values(content_hash=item.content_hash)
-    )
-    return old

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, render_template
 from sqlalchemy import select
 
 from feedsvc import db
 from feedsvc.errors import NotFound
 from feedsvc.feedquery import load_items
 from feedsvc.feeds import FORMATS
-from feedsvc.feeds.opml import OpmlOutline, render_opml
-from feedsvc.models import Category, Post, utcnow
+from feedsvc.models import Category, Post
 from feedsvc.scopes import Scope
 from feedsvc.site import Site, site
 
@@ -56,10 +55,12 @@ def _directory(the_site: Site) -> list[dict]:  # type: ignore[type-arg]
             "categories": [
                 {
                     "slug": c.slug,
-                    "name": c.name_in(lang),
+                    "name": the_site.category_label(c.names, lang, c.slug),
                     "scope": Scope(lang, c.slug),
                     "feeds": feed_links(
-                        the_site, Scope(lang, c.slug), f"{the_site.name} — {c.name_in(lang)}"
+                        the_site,
+                        Scope(lang, c.slug),
+                        the_site.title(lang, the_site.category_label(c.names, lang, c.slug)),
                     ),
                 }
                 for c in cats
@@ -101,7 +102,8 @@ def _listing(scope: Scope) -> str:
         cat = db.session().scalar(select(Category).where(Category.slug == scope.category))
         if cat is None:
             raise NotFound(f"unknown category {scope.category!r}")
-        category_id, title = cat.id, f"{the_site.name} — {cat.name_in(scope.language)}"
+        category_id = cat.id
+        title = the_site.title(scope.language, the_site.category_label(cat.names, scope.language, cat.slug))
     items = load_items(db.session().connection(), the_site, scope, PAGE_SIZE, category_id)
     return render_template(
         "listing.html",
@@ -126,28 +128,3 @@ def post_page(lang: str, slug: str) -> str:
         post=post,
         feeds=feed_links(the_site, Scope(lang), the_site.name),
     )
-
-
-@bp.get("/feeds.opml")
-def opml() -> Response:
-    the_site = site()
-    outlines: list[OpmlOutline] = []
-    for entry in [{"scope": Scope(), "name": None, "categories": []}, *_directory(the_site)]:
-        groups = [(entry["scope"], entry["name"], None)] + [
-            (c["scope"], c["name"], c["slug"]) for c in entry["categories"]
-        ]
-        for scope, name, slug in groups:
-            title = the_site.name if scope.language is None else f"{the_site.name} — {name}"
-            for writer in FORMATS.values():
-                outlines.append(
-                    OpmlOutline(
-                        text=f"{title} ({writer.name})",
-                        title=f"{title} ({writer.name})",
-                        xml_url=the_site.url(f"{scope.path}feed.{writer.suffix}"),
-                        html_url=the_site.url(scope.path),
-                        language=scope.language,
-                        category=f"/{slug}" if slug else None,
-                    )
-                )
-    body = render_opml(f"{the_site.name} feeds", utcnow(), outlines, owner_name=the_site.name)
-    return Response(body, content_type="text/x-opml; charset=utf-8")

@@ -1,0 +1,415 @@
+"""Answering a feed request: the one place that does it, for the WSGI fast path and the Flask views.
+
+A request is parsed once (document, format, limit, encoding, validators), the feed's version is read,
+304 or 200 is decided with werkzeug's conditional-request helpers, the body is found in the cache or
+rendered, and the headers are built in a real ``Headers`` object. While the database cannot be
+reached or does not answer in time, a feed rendered before is served from its last rendered copy
+with its own validators (stale-if-error), marked with ``Age`` and ``X-Feedsvc-Stale``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import Headers
+from werkzeug.http import http_date, is_resource_modified, parse_accept_header, quote_etag
+
+from feedsvc import feedstate, write
+from feedsvc.cache import FeedCache
+from feedsvc.db import Database, Unreachable
+from feedsvc.feedquery import build_feed
+from feedsvc.feeds import FORMATS, OPML_CONTENT_TYPE, OpmlOutline, render_opml
+from feedsvc.models import Category
+from feedsvc.scopes import OPML_SCOPE, SEGMENT, Scope
+from feedsvc.site import Site
+
+log = logging.getLogger(__name__)
+
+_CATEGORY = select(Category.id, Category.names).where(Category.slug == bindparam("slug"))
+_CATEGORIES = select(Category.slug, Category.names).order_by(Category.slug)
+OPML_PATH = "/feeds.opml"
+STALE_HEADER = "X-Feedsvc-Stale"
+
+
+def _path_pattern() -> re.Pattern[str]:
+    """Feed paths, from the format registry: /feed.rss, /ru/feed.atom, /ru/events/feed.json."""
+    suffixes = "|".join(re.escape(s) for s in FORMATS)
+    return re.compile(rf"/(?:([^/]+)/(?:([^/]+)/)?)?feed\.({suffixes})")
+
+
+FEED_PATH = _path_pattern()
+_FEED_LIKE = re.compile(r"/(?:[^/]+/(?:[^/]+/)?)?feed\.[^/]*")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    status: int
+    code: str
+    message: str
+    field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRequest:
+    """One parsed request for a feed (or the OPML list, ``fmt == "opml"``)."""
+
+    scope: Scope
+    fmt: str
+    limit: int
+    gzip: bool
+    head: bool
+    environ: Mapping[str, Any]
+
+    @property
+    def state_key(self) -> str:
+        return OPML_SCOPE if self.fmt == "opml" else self.scope.key
+
+    @property
+    def variant(self) -> str:
+        return f"{self.state_key}:{self.fmt}:{self.limit}"
+
+
+@dataclass(slots=True)
+class Answer:
+    status: int
+    headers: Headers
+    body: bytes
+
+    @property
+    def status_line(self) -> str:
+        return f"{self.status} {HTTPStatus(self.status).phrase}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Copy:
+    """A rendered body with the version it was rendered for."""
+
+    state: feedstate.State
+    body: bytes
+
+
+class FeedServer:
+    """Owns every answer to a feed request; holds its dependencies, needs no app context."""
+
+    def __init__(self, config: Mapping[str, Any], site: Site, database: Database, cache: FeedCache) -> None:
+        self.site = site
+        self.db = database
+        self.cache = cache
+        self.default_limit: int = config["FEED_DEFAULT_LIMIT"]
+        self.max_limit: int = config["FEED_MAX_LIMIT"]
+        self.max_age: int = config["FEED_MAX_AGE"]
+        self.render_wait: float = config["RENDER_LOCK_WAIT"]
+        self.languages = frozenset(site.languages)
+        # Last good copy of each representation, for stale-if-error (bounded).
+        self._last: OrderedDict[str, _Copy] = OrderedDict()
+        self._last_max = 512
+        self._render_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # -- parsing ----------------------------------------------------------------------------------
+
+    def match(self, path: str) -> tuple[Scope, str] | Problem | None:
+        """(scope, format) for a feed path, a Problem for a feed path that names nothing, or None."""
+        if path == OPML_PATH:
+            return Scope(), "opml"
+        m = FEED_PATH.fullmatch(path)
+        if m is None:
+            if _FEED_LIKE.fullmatch(path):
+                return Problem(
+                    404, "not_found", f"no such feed; use {', '.join(f'feed.{s}' for s in FORMATS)}"
+                )
+            return None
+        language, category, fmt = m.groups()
+        if language is not None and language not in self.languages:
+            return Problem(404, "not_found", f"unknown language {language[:40]!r}")
+        if category is not None and not SEGMENT.fullmatch(category):
+            return Problem(404, "not_found", f"unknown category {category[:40]!r}")
+        return Scope(language, category), fmt
+
+    def parse(self, environ: Mapping[str, Any]) -> FeedRequest | Problem | None:
+        found = self.match(environ.get("PATH_INFO", ""))
+        if found is None or isinstance(found, Problem):
+            return found
+        scope, fmt = found
+        limit = self.default_limit
+        raw = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)).get("limit")
+        if raw is not None and fmt != "opml":
+            if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= self.max_limit:
+                return Problem(
+                    400, "bad_request", f"must be a whole number from 1 to {self.max_limit}", "limit"
+                )
+            limit = int(raw)
+        accept = environ.get("HTTP_ACCEPT_ENCODING") or ""
+        zipped = "gzip" in accept and parse_accept_header(accept)["gzip"] > 0
+        head = environ.get("REQUEST_METHOD") == "HEAD"
+        return FeedRequest(scope, fmt, limit if fmt != "opml" else 0, zipped, head, environ)
+
+    # -- answering --------------------------------------------------------------------------------
+
+    def answer_environ(self, environ: Mapping[str, Any]) -> Answer | None:
+        """The answer for a WSGI request, or None when it is not a feed request."""
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return None
+        parsed = self.parse(environ)
+        if parsed is None:
+            return None
+        if isinstance(parsed, Problem):
+            return self.error(parsed)
+        return self.answer(parsed)
+
+    def answer(self, req: FeedRequest) -> Answer:
+        try:
+            state = self.db.state(req.state_key)
+            if state is None:
+                state = self._first_version(req)
+                if isinstance(state, Problem):
+                    return self.error(state)
+            return self._fresh(req, state)
+        except Unreachable:
+            return self._stale(req)
+        except _RenderProblem as gone:  # the category was deleted between the version and the render
+            return self.error(gone.problem)
+
+    def _fresh(self, req: FeedRequest, state: feedstate.State) -> Answer:
+        headers = self._validators(req, state)
+        if not self._modified(req, headers, state):
+            return Answer(304, headers, b"")
+        key = self._cache_key(req, state)
+        body = self.cache.get(key)
+        if body is None:
+            body = self._render_once(req, state, key)
+        self._remember(req, state, body)
+        return self._ok(req, headers, body, key)
+
+    def _stale(self, req: FeedRequest) -> Answer:
+        copy = self._last_copy(req)
+        if copy is None:
+            return self.error(
+                Problem(503, "unavailable", "the feed is not available right now; retry shortly"),
+                retry_after=self.db.retry_after(),
+            )
+        headers = self._validators(req, copy.state)
+        age = max(0, int(time.time() - copy.state.modified_at.timestamp()))
+        headers["Age"] = str(age)
+        headers[STALE_HEADER] = "database-unavailable"
+        if not self._modified(req, headers, copy.state):
+            return Answer(304, headers, b"")
+        return self._ok(req, headers, copy.body, None)
+
+    def _ok(self, req: FeedRequest, headers: Headers, body: bytes, key: str | None) -> Answer:
+        if req.gzip:
+            zipped = self.cache.get(key + ":gz") if key else None
+            if zipped is None:
+                zipped = gzip.compress(body, compresslevel=6, mtime=0)
+                if key:
+                    self.cache.set(key + ":gz", zipped)
+            body = zipped
+            headers["Content-Encoding"] = "gzip"
+        headers["Content-Type"] = self._content_type(req.fmt)
+        headers["Content-Length"] = str(len(body))
+        return Answer(200, headers, b"" if req.head else body)
+
+    def _validators(self, req: FeedRequest, state: feedstate.State) -> Headers:
+        """The headers every answer for this representation carries, 200 and 304 alike."""
+        return Headers(
+            [
+                ("ETag", quote_etag(f"{state.token}.{req.fmt}.{req.limit}", weak=True)),
+                ("Last-Modified", http_date(state.modified_at)),
+                ("Cache-Control", f"public, max-age={self.max_age}"),
+                ("Vary", "Accept-Encoding"),
+            ]
+        )
+
+    @staticmethod
+    def _modified(req: FeedRequest, headers: Headers, state: feedstate.State) -> bool:
+        return is_resource_modified(
+            dict(req.environ),
+            etag=headers["ETag"],
+            last_modified=state.modified_at,  # type: ignore[arg-type]
+        )
+
+    def _content_type(self, fmt: str) -> str:
+        return OPML_CONTENT_TYPE if fmt == "opml" else FORMATS[fmt].content_type
+
+    def _cache_key(self, req: FeedRequest, state: feedstate.State) -> str:
+        return f"feed:{req.state_key}:{state.token}:{req.fmt}:{req.limit}"
+
+    # -- rendering --------------------------------------------------------------------------------
+
+    def _first_version(self, req: FeedRequest) -> feedstate.State | Problem:
+        """First poll of a scope that was never written: give it a version (or 404 if it is none)."""
+
+        def create(session: Session) -> Problem | None:
+            category = req.scope.category
+            if category is not None and session.execute(_CATEGORY, {"slug": category}).first() is None:
+                return Problem(404, "not_found", f"unknown category {category!r}")
+            write.ensure_state(session, req.state_key)
+            return None
+
+        problem = self.db.write(create)
+        if problem is not None:
+            return problem
+        state = self.db.state(req.state_key)
+        if state is None:  # pragma: no cover - it was committed just now
+            raise RuntimeError("feed version vanished after it was written")
+        return state
+
+    def _render_once(self, req: FeedRequest, state: feedstate.State, key: str) -> bytes:
+        """Render, at most once per version across threads and processes: the others wait briefly
+        for the first one's body, else serve the previous copy, else render themselves."""
+        with self._locks_guard:
+            local = self._render_locks.setdefault(key, threading.Lock())
+        with local:
+            body = self.cache.get(key)
+            if body is not None:
+                return body
+            if self.cache.claim(f"lock:{key}", timeout=max(1, int(self.render_wait * 4))):
+                try:
+                    return self._render_and_store(req, state, key)
+                finally:
+                    self.cache.release(f"lock:{key}")
+            deadline = time.monotonic() + self.render_wait
+            while time.monotonic() < deadline:
+                time.sleep(0.01)
+                body = self.cache.get(key)
+                if body is not None:
+                    return body
+            return self._render_and_store(req, state, key)
+
+    def _render_and_store(self, req: FeedRequest, state: feedstate.State, key: str) -> bytes:
+        body = self.db.read(lambda conn: self._render(conn, req, state))
+        if isinstance(body, Problem):
+            raise _RenderProblem(body)
+        self.cache.set(key, body)
+        self.cache.set_shared(f"last:{req.variant}", _pack(state, body))
+        with self._locks_guard:
+            if len(self._render_locks) > 4 * self._last_max:
+                self._render_locks.clear()
+        return body
+
+    def _render(self, conn: Any, req: FeedRequest, state: feedstate.State) -> bytes | Problem:
+        if req.fmt == "opml":
+            return self._render_opml(conn, state)
+        scope = req.scope
+        category_id = category_name = None
+        if scope.category is not None:
+            row = conn.execute(_CATEGORY, {"slug": scope.category}).first()
+            if row is None:
+                return Problem(404, "not_found", f"unknown category {scope.category!r}")
+            category_id = row.id
+            category_name = self.site.category_label(row.names, scope.language, scope.category)
+        path = f"{scope.path}feed.{req.fmt}"
+        query = f"?limit={req.limit}" if req.limit != self.default_limit else ""
+        feed = build_feed(
+            conn,
+            self.site,
+            scope,
+            self_url=self.site.url(path + query),
+            feed_id=self.site.url(f"{scope.path}feed.atom"),
+            limit=req.limit,
+            updated=state.modified_at,
+            category_id=category_id,
+            category_name=category_name,
+        )
+        return FORMATS[req.fmt].render(feed)
+
+    def _render_opml(self, conn: Any, state: feedstate.State) -> bytes:
+        the_site = self.site
+        categories = list(conn.execute(_CATEGORIES))
+        outlines: list[OpmlOutline] = []
+        groups: list[tuple[Scope, str | None]] = [(Scope(), None)]
+        for lang in the_site.languages:
+            groups.append((Scope(lang), None))
+            groups += [
+                (Scope(lang, c.slug), the_site.category_label(c.names, lang, c.slug)) for c in categories
+            ]
+        for scope, label in groups:
+            title = the_site.title(scope.language, label)
+            for writer in FORMATS.values():
+                outlines.append(
+                    OpmlOutline(
+                        text=f"{title} ({writer.name})",
+                        title=f"{title} ({writer.name})",
+                        xml_url=the_site.url(f"{scope.path}feed.{writer.suffix}"),
+                        html_url=the_site.url(scope.path),
+                        language=scope.language,
+                        category=f"/{scope.category}" if scope.category else None,
+                    )
+                )
+        return render_opml(f"{the_site.name} feeds", state.modified_at, outlines, owner_name=the_site.name)
+
+    # -- last good copies -------------------------------------------------------------------------
+
+    def _remember(self, req: FeedRequest, state: feedstate.State, body: bytes) -> None:
+        known = self._last.get(req.variant)
+        if known is not None and known.state == state:
+            return
+        self._last[req.variant] = _Copy(state, body)
+        self._last.move_to_end(req.variant)
+        while len(self._last) > self._last_max:
+            self._last.popitem(last=False)
+
+    def _last_copy(self, req: FeedRequest) -> _Copy | None:
+        copy = self._last.get(req.variant)
+        if copy is not None:
+            return copy
+        packed = self.cache.get_shared(f"last:{req.variant}")
+        return _unpack(packed) if packed is not None else None
+
+    # -- errors -----------------------------------------------------------------------------------
+
+    def error(self, problem: Problem, retry_after: int | None = None) -> Answer:
+        """The service's one JSON error shape, as the API gives it."""
+        detail: dict[str, Any] = {"status": problem.status, "code": problem.code, "message": problem.message}
+        if problem.field:
+            detail["fields"] = {problem.field: [problem.message]}
+        body = (json.dumps({"error": detail}, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        return Answer(problem.status, headers, body)
+
+
+class _RenderProblem(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+def _pack(state: feedstate.State, body: bytes) -> bytes:
+    return f"{state.token}\n{state.modified_at.isoformat()}\n".encode() + body
+
+
+def _unpack(packed: bytes) -> _Copy | None:
+    try:
+        token, modified, body = packed.split(b"\n", 2)
+        return _Copy(feedstate.State(token.decode(), datetime.fromisoformat(modified.decode())), body)
+    except ValueError:
+        return None
+
+
+def serve_wsgi(server: FeedServer, wsgi_app: Callable[..., Any]) -> Callable[..., Any]:
+    """The fast path: feed requests are answered before Flask is entered; the rest go on to Flask."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        answer = server.answer_environ(environ)
+        if answer is None:
+            return wsgi_app(environ, start_response)
+        start_response(answer.status_line, answer.headers.to_wsgi_list())
+        return [answer.body] if answer.body else []
+
+    return app

@@ -1,0 +1,410 @@
+"""The one way to write: every insert, update and delete of posts, their category rows, categories and
+feed versions happens here, for the API, ingestion and the demo loader alike.
+
+Callers prepare values (validated, cleaned) and call these functions inside a session; the functions
+record which feed scopes and posts they touched. At commit the session's hooks bump every touched
+scope *last*, in sorted order, and after the commit one ``FeedsChanged`` event goes to the listeners
+(hub pings, cache purges, metrics). Every write transaction therefore takes its locks in one order:
+sources, categories, posts, category rows, feed versions. ``run`` retries, a bounded number of
+times, a transaction the database aborted for a deadlock or a serialization failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from feedsvc import feedstate
+from feedsvc.errors import Conflict
+from feedsvc.models import Category, Post, PostCategory, SourceItem, utcnow
+from feedsvc.scopes import OPML_SCOPE, scopes_for
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_POSTS = Post.__table__
+_LINKS = PostCategory.__table__
+_CATEGORIES = Category.__table__
+# Deadlock detected, serialization failure: the database undid the whole transaction; run it again.
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedsChanged:
+    """What one committed transaction changed: the feed scopes whose content moved, and the posts."""
+
+    scopes: frozenset[str]
+    post_ids: frozenset[int]
+    at: datetime
+
+
+Listener = Callable[[FeedsChanged], None]
+
+
+@dataclass
+class _Pending:
+    scopes: set[str] = field(default_factory=set)
+    forgotten: set[str] = field(default_factory=set)
+    post_ids: set[int] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.scopes or self.forgotten or self.post_ids)
+
+
+_KEY = "feedsvc.pending_changes"
+
+
+def _pending(session: Session) -> _Pending:
+    pending = session.info.get(_KEY)
+    if pending is None:
+        pending = session.info[_KEY] = _Pending()
+    return pending
+
+
+def mark(session: Session, scopes: Iterable[str], post_ids: Iterable[int] = ()) -> None:
+    """Record that these scopes change in this transaction (their versions are bumped at commit)."""
+    pending = _pending(session)
+    pending.scopes.update(scopes)
+    pending.post_ids.update(post_ids)
+
+
+# -- session hooks --------------------------------------------------------------------------------
+
+
+class Events:
+    """The "feeds changed" event of one app: listeners run after each commit that changed feeds."""
+
+    def __init__(self) -> None:
+        self.listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> None:
+        self.listeners.append(listener)
+
+    def emit(self, change: FeedsChanged) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(change)
+            except Exception:  # a listener's failure must never undo or fail a committed write
+                log.exception("feeds-changed listener %r failed", listener)
+
+
+def install(factory: sessionmaker[Session], events: Events) -> None:
+    """Bump versions last in every transaction of ``factory`` and emit the event after its commit."""
+
+    @event.listens_for(factory, "before_commit")
+    def _bump(session: Session) -> None:
+        pending = session.info.get(_KEY)
+        if not pending:
+            return
+        session.flush()  # every row change first: feed versions are the last locks taken
+        now = utcnow()
+        keep = pending.scopes - pending.forgotten
+        if pending.forgotten:
+            feedstate.forget(session, sorted(pending.forgotten))
+        feedstate.bump(session, keep, now)
+        session.info["feedsvc.committing"] = FeedsChanged(frozenset(keep), frozenset(pending.post_ids), now)
+
+    @event.listens_for(factory, "after_commit")
+    def _emit(session: Session) -> None:
+        session.info.pop(_KEY, None)
+        change = session.info.pop("feedsvc.committing", None)
+        if change is not None:
+            events.emit(change)
+
+    @event.listens_for(factory, "after_rollback")
+    def _discard(session: Session) -> None:
+        session.info.pop(_KEY, None)
+        session.info.pop("feedsvc.committing", None)
+
+
+def retryable(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+        return True
+    # SQLite: another writer held the file past the busy timeout.
+    return "database is locked" in str(orig or "")
+
+
+def run(session: Session, work: Callable[[Session], T], attempts: int = 4) -> T:
+    """Run ``work`` and commit; on a deadlock or serialization failure roll back and run it again."""
+    for attempt in range(1, attempts + 1):
+        try:
+            result = work(session)
+            session.commit()
+            return result
+        except StaleDataError as exc:
+            session.rollback()
+            raise Conflict("changed or deleted by another request meanwhile; retry") from exc
+        except DBAPIError as exc:
+            session.rollback()
+            if attempt == attempts or not retryable(exc):
+                raise
+            log.info("write aborted by the database (%s); retry %d", type(exc.orig).__name__, attempt)
+            time.sleep(random.uniform(0.005, 0.02) * attempt)  # let the other writer finish
+    raise AssertionError("unreachable")
+
+
+# -- posts ----------------------------------------------------------------------------------------
+
+
+def _link_rows(
+    post_id: int, language: str, published_at: datetime, visible: bool, category_ids: Iterable[int]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "post_id": post_id,
+            "category_id": cid,
+            "language": language,
+            "published_at": published_at,
+            "visible": visible,
+        }
+        for cid in dict.fromkeys(category_ids)
+    ]
+
+
+def _post_scopes(language: str, slugs: Iterable[str], visible: bool = True) -> set[str]:
+    return scopes_for(language, list(slugs)) if visible else set()
+
+
+def add_post(session: Session, post: Post, categories: list[Category]) -> Post:
+    """Insert one post (the API's way) with its category rows."""
+    session.add(post)
+    session.flush()
+    if categories:
+        session.execute(
+            insert(_LINKS),
+            _link_rows(post.id, post.language, post.published_at, post.visible, [c.id for c in categories]),
+        )
+    session.expire(post, ["categories"])
+    mark(session, _post_scopes(post.language, [c.slug for c in categories], post.visible), [post.id])
+    return post
+
+
+def change_post(
+    session: Session, post: Post, values: Mapping[str, Any], categories: list[Category] | None = None
+) -> Post:
+    """Apply ``values`` to a post; ``categories`` (when given) replace its categories."""
+    before = _post_scopes(post.language, [c.slug for c in post.categories], post.visible)
+    cats = list(post.categories) if categories is None else categories
+    for name, value in values.items():
+        setattr(post, name, value)
+    post.updated_at = utcnow()
+    session.flush()
+    session.execute(delete(_LINKS).where(_LINKS.c.post_id == post.id))
+    if cats:
+        session.execute(
+            insert(_LINKS),
+            _link_rows(post.id, post.language, post.published_at, post.visible, [c.id for c in cats]),
+        )
+    session.expire(post, ["categories"])
+    after = _post_scopes(post.language, [c.slug for c in cats], post.visible)
+    mark(session, before | after, [post.id])
+    return post
+
+
+def set_translation_group(session: Session, post: Post, group: int | None) -> None:
+    """File a post in a translation group; its feeds show the links to its translations."""
+    if post.translation_group == group:
+        return
+    post.translation_group = group
+    if post.id is not None:
+        mark(session, _post_scopes(post.language, [c.slug for c in post.categories], post.visible), [post.id])
+
+
+def show_with(session: Session, posts: Iterable[Post]) -> None:
+    """Feeds that show these posts change too (a sibling translation gained or lost a link)."""
+    for p in posts:
+        mark(session, _post_scopes(p.language, [c.slug for c in p.categories], p.visible), [p.id])
+
+
+def insert_posts(
+    session: Session,
+    rows: list[dict[str, Any]],
+    categories: list[list[tuple[int, str]]],
+) -> list[int]:
+    """Bulk insert (ingestion, demo loader): ``rows`` are posts columns, ``categories`` per row
+    (id, slug) pairs. A fixed handful of statements, whatever the count."""
+    if not rows:
+        return []
+    if all("id" in row for row in rows):
+        session.execute(insert(_POSTS), rows)
+        ids = [row["id"] for row in rows]
+    else:
+        ids = list(
+            session.execute(
+                insert(_POSTS).returning(_POSTS.c.id, sort_by_parameter_order=True), rows
+            ).scalars()
+        )
+    links: list[dict[str, Any]] = []
+    scopes: set[str] = set()
+    for post_id, row, cats in zip(ids, rows, categories, strict=True):
+        links += _link_rows(
+            post_id, row["language"], row["published_at"], row["visible"], [c for c, _ in cats]
+        )
+        scopes |= _post_scopes(row["language"], [s for _, s in cats], row["visible"])
+    if links:
+        session.execute(insert(_LINKS), links)
+    mark(session, scopes, ids)
+    return ids
+
+
+def update_post_row(
+    session: Session,
+    post_id: int,
+    values: dict[str, Any],
+    categories: list[tuple[int, str]],
+) -> None:
+    """Bulk-path update of one post by id (ingestion): new values, new category rows."""
+    old = session.execute(
+        select(_POSTS.c.language, _POSTS.c.visible, _POSTS.c.published_at).where(_POSTS.c.id == post_id)
+    ).first()
+    if old is None:
+        return
+    old_slugs = _slugs_of(session, [post_id])
+    session.execute(update(_POSTS).where(_POSTS.c.id == post_id).values(**values))
+    language = values.get("language", old.language)
+    visible = values.get("visible", old.visible)
+    published = values.get("published_at", old.published_at)
+    session.execute(delete(_LINKS).where(_LINKS.c.post_id == post_id))
+    if categories:
+        session.execute(
+            insert(_LINKS), _link_rows(post_id, language, published, visible, [c for c, _ in categories])
+        )
+    mark(
+        session,
+        _post_scopes(old.language, old_slugs, old.visible)
+        | _post_scopes(language, [s for _, s in categories], visible),
+        [post_id],
+    )
+
+
+def _slugs_of(session: Session, post_ids: list[int]) -> list[str]:
+    return list(
+        session.scalars(
+            select(_CATEGORIES.c.slug)
+            .join(_LINKS, _LINKS.c.category_id == _CATEGORIES.c.id)
+            .where(_LINKS.c.post_id.in_(post_ids))
+            .distinct()
+        )
+    )
+
+
+def _scopes_of_posts(session: Session, post_ids: list[int]) -> set[str]:
+    """Every scope that shows any of these posts, or a translation of one of them."""
+    if not post_ids:
+        return set()
+    rows = session.execute(
+        select(_POSTS.c.id, _POSTS.c.language, _POSTS.c.visible, _POSTS.c.translation_group).where(
+            _POSTS.c.id.in_(post_ids)
+        )
+    ).all()
+    groups = {r.translation_group for r in rows if r.translation_group is not None}
+    if groups:
+        rows += session.execute(
+            select(_POSTS.c.id, _POSTS.c.language, _POSTS.c.visible, _POSTS.c.translation_group).where(
+                _POSTS.c.translation_group.in_(groups)
+            )
+        ).all()
+    slugs: dict[int, list[str]] = {}
+    for pid, slug in session.execute(
+        select(_LINKS.c.post_id, _CATEGORIES.c.slug)
+        .join(_CATEGORIES, _CATEGORIES.c.id == _LINKS.c.category_id)
+        .where(_LINKS.c.post_id.in_([r.id for r in rows]))
+    ):
+        slugs.setdefault(pid, []).append(slug)
+    scopes: set[str] = set()
+    for r in rows:
+        scopes |= _post_scopes(r.language, slugs.get(r.id, []), r.visible)
+    return scopes
+
+
+def delete_post(session: Session, post_id: int) -> bool:
+    """Delete a post by id; False if it was already gone. A partner item's identity stays as a
+    tombstone so the next fetch does not bring it back."""
+    scopes = _scopes_of_posts(session, [post_id])
+    session.execute(update(SourceItem).where(SourceItem.post_id == post_id).values(deleted=True))
+    gone = session.execute(delete(_POSTS).where(_POSTS.c.id == post_id).returning(_POSTS.c.id)).first()
+    if gone is None:
+        return False
+    session.expire_all()  # the ORM must not flush stale copies of the deleted rows
+    mark(session, scopes, [post_id])
+    return True
+
+
+def set_visibility(session: Session, post_ids: list[int], visible: bool) -> None:
+    """Show or hide posts (a partner source switched to store-only or back)."""
+    if not post_ids:
+        return
+    before = _scopes_of_posts(session, post_ids)
+    session.execute(update(_POSTS).where(_POSTS.c.id.in_(post_ids)).values(visible=visible))
+    session.execute(update(_LINKS).where(_LINKS.c.post_id.in_(post_ids)).values(visible=visible))
+    mark(session, before | _scopes_of_posts(session, post_ids), post_ids)
+
+
+# -- categories and feed versions -----------------------------------------------------------------
+
+
+def _category_scopes(languages: Iterable[str], slug: str) -> set[str]:
+    return {f"{lang}/{slug}" for lang in languages}
+
+
+def _languages_used(session: Session, category_id: int) -> set[str]:
+    return set(
+        session.scalars(select(_LINKS.c.language).where(_LINKS.c.category_id == category_id).distinct())
+    )
+
+
+def add_category(session: Session, languages: Iterable[str], category: Category) -> Category:
+    session.add(category)
+    session.flush()
+    mark(session, _category_scopes(languages, category.slug) | {OPML_SCOPE})
+    return category
+
+
+def rename_category(
+    session: Session, languages: Iterable[str], category: Category, names: dict[str, str]
+) -> Category:
+    category.names = names
+    category.updated_at = utcnow()
+    session.flush()
+    # Item categories carry the label in every feed that shows the category's posts.
+    used = _languages_used(session, category.id)
+    mark(
+        session, _category_scopes(languages, category.slug) | used | ({"*"} if used else set()) | {OPML_SCOPE}
+    )
+    return category
+
+
+def delete_category(session: Session, languages: Iterable[str], slug: str) -> bool:
+    """Delete a category (its posts stay, under their other categories); False if already gone."""
+    row = session.execute(
+        select(_CATEGORIES.c.id).where(_CATEGORIES.c.slug == slug).with_for_update()
+    ).first()
+    if row is None:
+        return False
+    used = _languages_used(session, row.id)
+    session.execute(delete(_CATEGORIES).where(_CATEGORIES.c.id == row.id))
+    session.expire_all()
+    mark(session, used | ({"*"} if used else set()) | {OPML_SCOPE})
+    _pending(session).forgotten |= _category_scopes(languages, slug)
+    return True
+
+
+def ensure_state(session: Session, scope: str) -> None:
+    """Give a scope that has never been written a first version (its first poll)."""
+    mark(session, [scope])
+
+
+def touch(session: Session, scopes: Iterable[str]) -> None:
+    """New versions for scopes whose content changed without a row change (time made a post due)."""
+    mark(session, scopes)
