@@ -39,5 +39,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     app.extensions["feedsvc.server"] = server
     # Feed polls are answered before Flask is entered; everything else goes on to Flask.
+    app.extensions["feedsvc.flask_wsgi"] = app.wsgi_app  # Flask alone, for tests that compare the two
     app.wsgi_app = serve_wsgi(server, app.wsgi_app)  # type: ignore[method-assign]
     return app

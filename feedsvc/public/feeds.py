@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, current_app, request
+from werkzeug.datastructures import Headers
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from feedsvc.feeds import FORMATS
 from feedsvc.public.serving import OPML_PATH, FeedServer
@@ -12,18 +16,32 @@ bp = Blueprint("feeds", __name__)
 _FMT = f"<any({', '.join(FORMATS)}):fmt>"
 
 
+class _AsAnswered(Response):
+    """Sends the serving module's headers as they are (werkzeug would drop Last-Modified from 304s)."""
+
+    def get_wsgi_headers(self, environ: dict[str, Any]) -> Headers:
+        return Headers(self.headers)
+
+
 def server() -> FeedServer:
     return current_app.extensions["feedsvc.server"]
 
 
-def _serve(**_route: str) -> Response:
+def _serve(**_route: str) -> WerkzeugResponse:
+    # Reached when the fast path is not installed in front (the same answers, through Flask).
     answer = server().answer_environ(request.environ)
     if answer is None:  # pragma: no cover - the routes only match feed paths
         return Response(status=404)
-    return Response(answer.body, status=answer.status, headers=answer.headers)
+    response = _AsAnswered(answer.body, status=answer.status)
+    response.headers = Headers(answer.headers)  # exactly these: no default type or length added
+    return response
 
 
 bp.add_url_rule(f"/feed.{_FMT}", "site_feed", _serve)
 bp.add_url_rule(f"/<lang>/feed.{_FMT}", "language_feed", _serve)
 bp.add_url_rule(f"/<lang>/<category>/feed.{_FMT}", "category_feed", _serve)
 bp.add_url_rule(OPML_PATH, "opml", _serve)
+# Feed paths with a format the registry does not have: the serving module's 404, not the pages'.
+bp.add_url_rule("/feed.<other>", "site_feed_other", _serve)
+bp.add_url_rule("/<lang>/feed.<other>", "language_feed_other", _serve)
+bp.add_url_rule("/<lang>/<category>/feed.<other>", "category_feed_other", _serve)

@@ -221,7 +221,7 @@ class FeedServer:
             headers["Content-Encoding"] = "gzip"
         headers["Content-Type"] = self._content_type(req.fmt)
         headers["Content-Length"] = str(len(body))
-        return Answer(200, headers, b"" if req.head else body)
+        return Answer(200, headers, body)  # a HEAD's body is dropped by whoever sends the answer
 
     def _validators(self, req: FeedRequest, state: feedstate.State) -> Headers:
         """The headers every answer for this representation carries, 200 and 304 alike."""
@@ -406,10 +406,16 @@ def serve_wsgi(server: FeedServer, wsgi_app: Callable[..., Any]) -> Callable[...
     """The fast path: feed requests are answered before Flask is entered; the rest go on to Flask."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        answer = server.answer_environ(environ)
+        try:
+            answer = server.answer_environ(environ)
+        except Exception:  # a defect: logged with its traceback, answered in the error shape
+            log.exception("unhandled error on %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            answer = server.error(Problem(500, "internal_error", "internal error"))
         if answer is None:
             return wsgi_app(environ, start_response)
         start_response(answer.status_line, answer.headers.to_wsgi_list())
-        return [answer.body] if answer.body else []
+        if environ.get("REQUEST_METHOD") == "HEAD" or not answer.body:
+            return []
+        return [answer.body]
 
     return app
