@@ -7,7 +7,7 @@ WORKERS ?= 2
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-quick wrk
+.PHONY: install run test lint bench bench-quick wrk reliability reliability-quick writers
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,13 @@ bench: $(STAMP) wrk
 
 bench-quick: $(STAMP) wrk
 	$(BIN)/python bench/run.py --quick
+
+# Fault injection on private PostgreSQL/Redis servers (needs the postgresql and redis-server packages).
+reliability: $(STAMP)
+	$(BIN)/python bench/reliability.py $(ARGS)
+
+reliability-quick: $(STAMP)
+	$(BIN)/python bench/reliability.py --quick $(ARGS)
+
+writers: $(STAMP)
+	$(BIN)/python bench/writers.py $(ARGS)

@@ -11,10 +11,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -63,11 +66,23 @@ def register(proc: subprocess.Popen[Any]) -> None:
     _LIVE[proc.pid] = proc
 
 
-def spawn(cmd: list[str], *, env: Mapping[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    """Start ``cmd`` in its own process group, output to ``log``; killed at exit if still running."""
+def spawn(
+    cmd: list[str], *, env: Mapping[str, str], cwd: Path, log: Path, user: str | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in its own process group, output to ``log``; killed at exit if still running.
+
+    ``user``: run as that account (needs root); the pid is then the command itself, not a wrapper.
+    """
+    as_user: dict[str, Any] = {"user": user, "group": user, "extra_groups": []} if user else {}
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            cmd, env=dict(env), cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            env=dict(env),
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **as_user,
         )
     _LIVE[proc.pid] = proc
     return proc
@@ -78,6 +93,20 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_port_in(ports: range, exclude: frozenset[int] = frozenset()) -> int:
+    """A free port of ``ports`` (random order, so two runs rarely race for the same one)."""
+    candidates = [p for p in ports if p not in exclude]
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -145,9 +174,11 @@ def start_gunicorn(
     workers: int,
     extra: list[str] | None = None,
     ready_timeout: float = 30.0,
+    port: int | None = None,
 ) -> Server:
-    """gunicorn with ``workers`` sync workers on a random free port; returns once /healthz answers 200."""
-    port = free_port()
+    """gunicorn with ``workers`` sync workers on ``port`` (default: a random free one); returns once
+    /healthz answers 200."""
+    port = port or free_port()
     cmd = [
         sys.executable,
         "-m",
@@ -308,3 +339,561 @@ class Interference:
         mine = sum(ticks - ours0.get(pid, 0) for pid, ticks in ours1.items() if ticks >= ours0.get(pid, 0))
         capacity = (time.monotonic() - t0) * self.hz * self.ncpu
         return max(0.0, 100.0 * (busy1 - busy0 - mine) / capacity) if capacity else 0.0
+
+
+# ------------------------------------------------------------------------------------- private servers
+#
+# A PostgreSQL cluster, a Redis and the feedsvc service of our own, on ports of their own, that a
+# test or a bench may stop, freeze (SIGSTOP) or kill without touching anyone else's servers.
+
+PG_PORTS = range(55432, 55440)
+REDIS_PORTS = range(56379, 56390)
+GUNICORN_PORTS = range(58000, 58100)
+ROOT = Path(__file__).resolve().parent.parent
+FEEDSVC = str(Path(sys.executable).with_name("feedsvc"))
+
+
+_PRIVATE: list[Any] = []  # servers closed at exit, frozen ones thawed first (a SIGKILL would not do)
+
+
+def _close_private() -> None:
+    for server in reversed(_PRIVATE):
+        with contextlib.suppress(Exception):
+            server.close()
+
+
+atexit.register(_close_private)  # runs before _kill_all: atexit calls the last registered first
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (PostgreSQL's backends make themselves group leaders, so a
+    process group does not find them)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            rest = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if rest[0] != "Z":  # fields after the command: state ppid ...; zombies are gone as far as we care
+            parents[int(entry.name)] = int(rest[1])
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:  # bounded: each process is visited once
+        parent = frontier.pop()
+        kids = [child for child, ppid in parents.items() if ppid == parent]
+        found += kids
+        frontier += kids
+    return found
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
+def _signal_pids(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def freeze_tree(pid: int, timeout: float = 5.0) -> list[int]:
+    """SIGSTOP a server and all its descendants and wait until each is stopped; returns their pids."""
+    _signal_pids([pid], signal.SIGSTOP)  # the parent first: a stopped server forks no new children
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:  # bounded
+        tree = [pid, *descendants(pid)]
+        running = [p for p in tree if _state(p) not in ("T", "t", "?")]
+        if not running:
+            return tree
+        _signal_pids(running, signal.SIGSTOP)
+        time.sleep(0.02)
+    raise RuntimeError(f"process {pid} and its children did not stop within {timeout:.0f} s")
+
+
+def thaw_tree(pid: int) -> None:
+    _signal_pids([*descendants(pid), pid], signal.SIGCONT)
+
+
+def kill_tree(pid: int, timeout: float = 10.0) -> None:
+    """SIGKILL a server and every descendant at once, then wait (bounded) until they are gone."""
+    tree = [pid, *descendants(pid)]
+    _signal_pids(tree, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_state(p) not in ("?", "Z") for p in tree):
+        time.sleep(0.02)
+
+
+def postgres_bindir() -> Path | None:
+    """The newest installed PostgreSQL server's bin folder (Debian layout), or None."""
+    found = [p.parent for p in Path("/usr/lib/postgresql").glob("*/bin/postgres")]
+
+    def major(path: Path) -> float:
+        try:
+            return float(path.parent.name)
+        except ValueError:
+            return 0.0
+
+    return max(found, key=major) if found else None
+
+
+def missing_servers() -> str | None:
+    """Why private servers cannot be started here, or None when they can."""
+    if postgres_bindir() is None:
+        return "no PostgreSQL server binaries under /usr/lib/postgresql/*/bin"
+    if shutil.which("redis-server") is None:
+        return "redis-server is not installed"
+    return None
+
+
+class PrivatePostgres:
+    """A throw-away PostgreSQL cluster: initdb into a temporary folder, one database, fsync off.
+
+    Runs as the ``postgres`` account when we are root (initdb refuses root). ``hang()`` freezes the
+    postmaster and every backend, so open connections stall exactly as on a frozen host.
+    """
+
+    def __init__(
+        self, *, database: str = "feedsvc", ports: range = PG_PORTS, user: str | None = None
+    ) -> None:
+        bindir = postgres_bindir()
+        if bindir is None:
+            raise RuntimeError("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
+        self.bindir = bindir
+        self.database = database
+        self.ports = ports
+        self.user = user if user is not None else ("postgres" if os.geteuid() == 0 else None)
+        self.root = Path(tempfile.mkdtemp(prefix="feedsvc-pg-"))
+        self.data = self.root / "data"
+        self.sockdir = self.root / "sock"
+        self.log = self.root / "postgres.log"
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.frozen = False
+        _PRIVATE.append(self)
+        self.sockdir.mkdir()
+        if self.user:
+            for path in (self.root, self.sockdir):
+                shutil.chown(path, self.user, self.user)
+        self._initdb()
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def _run(self, cmd: list[str], timeout: float) -> None:
+        as_user: dict[str, Any] = (
+            {"user": self.user, "group": self.user, "extra_groups": []} if self.user else {}
+        )
+        out = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, cwd=self.root, env=self._env(), **as_user
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"{cmd[0]} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+
+    def _env(self) -> dict[str, str]:
+        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": str(self.root)}
+
+    def _initdb(self) -> None:
+        self._run(
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            timeout=120,
+        )
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{self.database}"
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the postmaster (the same port as before, if it ran already) and wait until it answers."""
+        if self.running:
+            return
+        first = self.port == 0
+        tried: set[int] = set()
+        while True:  # bounded: each port of the range at most once
+            if first:
+                self.port = free_port_in(self.ports, frozenset(tried))
+                tried.add(self.port)
+            try:
+                self._start_once(timeout)
+                break
+            except _PortTaken:
+                if not first or len(tried) >= len(self.ports):
+                    raise RuntimeError(
+                        f"PostgreSQL could not bind port {self.port}:\n{tail(self.log)}"
+                    ) from None
+        if first:
+            self._create_database()
+
+    def _start_once(self, timeout: float) -> None:
+        mark = self.log.stat().st_size if self.log.exists() else 0
+        cmd = [
+            str(self.bindir / "postgres"),
+            "-D",
+            str(self.data),
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.sockdir),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "shared_buffers=32MB",
+            "-c",
+            "max_connections=100",
+            "-c",
+            "log_min_messages=warning",
+        ]
+        self.proc = spawn(cmd, env=self._env(), cwd=self.root, log=self.log, user=self.user)
+        self.frozen = False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:  # bounded readiness poll
+            if self.proc.poll() is not None:
+                self.proc = None
+                text = self.log.read_bytes()[mark:].decode(errors="replace")
+                if "could not bind" in text or "already in use" in text:
+                    raise _PortTaken()
+                raise RuntimeError(f"PostgreSQL exited while starting:\n{tail(self.log)}")
+            if self.answers():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"PostgreSQL not ready after {timeout:.0f} s:\n{tail(self.log)}")
+
+    def answers(self, timeout: float = 1.0) -> bool:
+        """True when the server completes a query on a fresh connection within ``timeout``."""
+        import psycopg
+
+        try:
+            with psycopg.connect(
+                host="127.0.0.1",
+                port=self.port,
+                user="postgres",
+                dbname="postgres",
+                connect_timeout=max(1, int(timeout)),
+            ) as conn:
+                conn.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            return False
+
+    def _create_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute(f'CREATE DATABASE "{self.database}"')
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Fast shutdown (SIGINT: clients are disconnected, no crash recovery next start)."""
+        proc = self.proc
+        if proc is None:
+            return
+        if self.frozen:
+            self.resume()
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_tree(proc.pid)
+            proc.wait(timeout=timeout)
+        _LIVE.pop(proc.pid, None)
+        self.proc = None
+
+    def kill9(self) -> None:
+        """SIGKILL the postmaster and every backend at once, like a crashed host; start() recovers."""
+        proc = self.proc
+        if proc is None:
+            return
+        kill_tree(proc.pid)  # backends are not our children: kill_tree waits until they are gone
+        proc.wait(timeout=15)
+        _LIVE.pop(proc.pid, None)
+        self.proc = None
+        self.frozen = False
+
+    def hang(self) -> list[int]:
+        """SIGSTOP the postmaster and all its children; returns the pids stopped."""
+        if self.proc is None:
+            raise RuntimeError("PostgreSQL is not running")
+        pids = freeze_tree(self.proc.pid)
+        self.frozen = True
+        return pids
+
+    def resume(self) -> None:
+        if self.proc is not None:
+            thaw_tree(self.proc.pid)
+        self.frozen = False
+
+    def heal(self, timeout: float = 30.0) -> None:
+        """Whatever was done to it, have it running and answering again."""
+        if self.frozen:
+            self.resume()
+        if not self.running:
+            self.proc = None
+            self.start(timeout)
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+            with contextlib.suppress(ValueError):
+                _PRIVATE.remove(self)
+
+    def __enter__(self) -> PrivatePostgres:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class _PortTaken(Exception):
+    pass
+
+
+class PrivateRedis:
+    """redis-server on a port of its own: no persistence, bound to 127.0.0.1."""
+
+    def __init__(self, *, ports: range = REDIS_PORTS) -> None:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise RuntimeError("redis-server is not installed")
+        self.exe = exe
+        self.ports = ports
+        self.root = Path(tempfile.mkdtemp(prefix="feedsvc-redis-"))
+        self.log = self.root / "redis.log"
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.frozen = False
+        _PRIVATE.append(self)
+
+    def url_for(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    @property
+    def url(self) -> str:
+        return self.url_for(0)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout: float = 15.0) -> None:
+        if self.running:
+            return
+        first = self.port == 0
+        tried: set[int] = set()
+        while True:  # bounded: each port of the range at most once
+            if first:
+                self.port = free_port_in(self.ports, frozenset(tried))
+                tried.add(self.port)
+            cmd = [
+                self.exe,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.root),
+                "--daemonize",
+                "no",
+            ]
+            self.proc = spawn(cmd, env={"PATH": os.environ.get("PATH", "")}, cwd=self.root, log=self.log)
+            self.frozen = False
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.proc.poll() is None and not self.answers():
+                time.sleep(0.05)  # bounded readiness poll
+            if self.proc.poll() is None and self.answers():
+                return
+            self.stop()
+            if not first or len(tried) >= len(self.ports):
+                raise RuntimeError(f"redis-server did not start on port {self.port}:\n{tail(self.log)}")
+
+    def answers(self, timeout: float = 0.5) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self, timeout: float = 10.0) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        if self.frozen:
+            self.resume()
+        kill_group(proc, grace=timeout)
+        self.proc = None
+
+    def hang(self) -> list[int]:
+        if self.proc is None:
+            raise RuntimeError("redis-server is not running")
+        pids = freeze_tree(self.proc.pid)
+        self.frozen = True
+        return pids
+
+    def resume(self) -> None:
+        if self.proc is not None:
+            thaw_tree(self.proc.pid)
+        self.frozen = False
+
+    def heal(self, timeout: float = 15.0) -> None:
+        if self.frozen:
+            self.resume()
+        if not self.running:
+            self.proc = None
+            self.start(timeout)
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+            with contextlib.suppress(ValueError):
+                _PRIVATE.remove(self)
+
+    def __enter__(self) -> PrivateRedis:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def feedsvc_cli(args: list[str], env: Mapping[str, str], timeout: float = 300.0) -> str:
+    """Run the real ``feedsvc`` command; returns its stdout, raises with its stderr on failure."""
+    out = subprocess.run(
+        [FEEDSVC, *args], env=dict(env), cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"feedsvc {' '.join(args)} failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    return out.stdout
+
+
+class Gunicorn:
+    """The real service: ``gunicorn -w N wsgi:app`` on the given database and cache.
+
+    ``prepare()`` migrates the schema, loads data and creates an API token; ``start()`` serves.
+    The worker timeout stays gunicorn's default (30 s) on purpose: nothing should rely on it.
+    """
+
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        cache_url: str,
+        base_url: str = "https://news.example",
+        workers: int = 2,
+        timeout: int = 30,
+        ports: range = GUNICORN_PORTS,
+        env: Mapping[str, str] | None = None,
+        log: Path | None = None,
+    ) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+        self.env.update(
+            {
+                "FEEDSVC_DATABASE_URL": database_url,
+                "FEEDSVC_CACHE_URL": cache_url,
+                "FEEDSVC_BASE_URL": base_url,
+                **(env or {}),
+            }
+        )
+        self.workers = workers
+        self.timeout = timeout
+        self.ports = ports
+        self._tmp: Path | None = None
+        if log is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="feedsvc-gunicorn-"))
+            log = self._tmp / "gunicorn.log"
+        self.log = log
+        self.server: Server | None = None
+        self.token = ""
+
+    def prepare(self, posts: int | None = None, token_name: str = "fault-harness") -> str:
+        """init-db, demo data (the hand-written demo, or ``posts`` synthetic ones), a token."""
+        feedsvc_cli(["init-db"], self.env)
+        feedsvc_cli(
+            ["demo", "--if-empty"] if posts is None else ["demo", "--posts", str(posts)], self.env, 1800
+        )
+        name = f"{token_name}-{os.getpid()}-{random.randrange(1 << 30):x}"
+        self.token = feedsvc_cli(["tokens", "create", name], self.env).strip().splitlines()[-1].strip()
+        return self.token
+
+    @property
+    def url(self) -> str:
+        if self.server is None:
+            raise RuntimeError("gunicorn is not running")
+        return self.server.base
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def start(self, ready_timeout: float = 30.0) -> None:
+        if self.server is not None and self.server.proc.poll() is None:
+            return
+        self.server = start_gunicorn(
+            "feedsvc",
+            "wsgi:app",
+            env=self.env,
+            cwd=ROOT,
+            log=self.log,
+            workers=self.workers,
+            extra=["--timeout", str(self.timeout)],
+            ready_timeout=ready_timeout,
+            port=free_port_in(self.ports),
+        )
+
+    def worker_pids(self) -> list[int]:
+        return self.server.worker_pids() if self.server else []
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            if self._tmp is not None:
+                shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> Gunicorn:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

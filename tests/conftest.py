@@ -18,6 +18,7 @@ from feedsvc.config import normalize_database_url
 from feedsvc.db import make_engine
 from feedsvc.migrate import upgrade
 from tests.helpers import BASE_URL, Api, StatementCounter, make_token, wipe
+from tests.procs import fault_stack, healthy_stack, private_postgres, private_redis  # noqa: F401
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ from tests.helpers import BASE_URL
 
 FEEDSVC = str(Path(sys.executable).parent / "feedsvc")
 RSS = "application/rss+xml; charset=utf-8"
+pytestmark = pytest.mark.slow  # every test here runs the feedsvc command in other processes
 
 
 def env_for(backend: dict[str, str]) -> dict[str, str]:
