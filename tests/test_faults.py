@@ -96,7 +96,7 @@ def test_writers_keep_database_and_feeds_consistent(healthy_stack: Stack) -> Non
     assert report.ok, report.as_dict()
 
 
-@needs_stale
+
 def test_postgres_stopped(healthy_stack: Stack) -> None:
     stack = healthy_stack
     etags = rendered(stack)
@@ -108,7 +108,7 @@ def test_postgres_stopped(healthy_stack: Stack) -> None:
     assert_write_works_within(stack, 2.0)
 
 
-@needs_stale
+
 def test_postgres_hung(healthy_stack: Stack) -> None:
     stack = healthy_stack
     etags = rendered(stack)
@@ -120,7 +120,7 @@ def test_postgres_hung(healthy_stack: Stack) -> None:
     assert_write_works_within(stack, 2.0)
 
 
-@needs_stale
+
 def test_redis_hung(healthy_stack: Stack) -> None:
     stack = healthy_stack
     etags = rendered(stack)
