@@ -28,7 +28,11 @@ _ENV: dict[str, tuple[str, Any]] = {
     "FETCH_TIMEOUT": ("FETCH_TIMEOUT", float),
     "FETCH_CONNECT_TIMEOUT": ("FETCH_CONNECT_TIMEOUT", float),
     # Networks a partner may live on although private, e.g. "10.20.0.0/16,192.168.5.7/32".
-    "ALLOW_NETWORKS": ("FETCH_ALLOW_NETWORKS", lambda v: tuple(p.strip() for p in v.split(",") if p.strip())),
+    # The variable carries the config key's name, as the README documents it.
+    "FETCH_ALLOW_NETWORKS": (
+        "FETCH_ALLOW_NETWORKS",
+        lambda v: tuple(p.strip() for p in v.split(",") if p.strip()),
+    ),
 }
 
 DEFAULTS: dict[str, Any] = {
