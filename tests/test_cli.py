@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -28,6 +29,7 @@ def run_cli(
     )
 
 
+@pytest.mark.slow
 def test_init_db_demo_and_token_from_scratch(tmp_path: Path) -> None:
     env = {"FEEDSVC_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}", "FEEDSVC_CACHE_URL": "simple"}
     init = run_cli(tmp_path, "init-db", env=env)
@@ -48,6 +50,7 @@ def test_init_db_demo_and_token_from_scratch(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "--posts" in bad.stderr
 
 
+@pytest.mark.slow
 def test_bad_configuration_is_a_clear_error(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "init-db", env={"FEEDSVC_TIMEZONE": "Mars/Olympus"})
     assert result.returncode != 0
