@@ -7,7 +7,7 @@ WORKERS ?= 2
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-quick wrk reliability reliability-quick writers
+.PHONY: install run test test-fast test-slow lint bench bench-quick wrk reliability reliability-quick writers
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,17 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) lint
-	$(BIN)/python -m pytest
+# Tiers: test-fast (no processes or servers of its own, about half a minute) while working; `make test`
+# runs lint and every tier. Exit code 5 (no tests collected) fails like any other.
+PYTEST = $(BIN)/python -m pytest -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(PYTEST) -m "not slow"
+
+test-slow: $(STAMP)
+	$(PYTEST) -m slow
+
+test: $(STAMP) lint test-fast test-slow
 
 # wrk comes from Debian's packages; without it the bench falls back to a Python load generator.
 wrk:

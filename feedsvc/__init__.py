@@ -21,6 +21,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     config_module.finalize(app.config, app.instance_path)  # type: ignore[arg-type]
 
+    from feedsvc.logs import configure_logging
+
+    # Before anything logs, and before Flask's app.logger would add a stderr handler of its own.
+    configure_logging(app)
+
     from feedsvc import api, cache, cli, db, health, site
     from feedsvc.public import feeds, pages
 

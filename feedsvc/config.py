@@ -20,6 +20,8 @@ _ENV: dict[str, tuple[str, Any]] = {
     "MAX_BODY_BYTES": ("MAX_CONTENT_LENGTH", int),
     "ALLOW_PRIVATE_SOURCES": ("ALLOW_PRIVATE_SOURCES", lambda v: v.strip().lower() in {"1", "true", "yes"}),
     "SECRET_KEY": ("SECRET_KEY", str),
+    "LOG_LEVEL": ("LOG_LEVEL", str),
+    "LOG_FORMAT": ("LOG_FORMAT", str),
     "SOURCE_DEFAULT_INTERVAL": ("SOURCE_DEFAULT_INTERVAL", int),
     "SOURCE_MIN_INTERVAL": ("SOURCE_MIN_INTERVAL", int),
     "SOURCE_MAX_ERRORS": ("SOURCE_MAX_ERRORS", int),
@@ -36,7 +38,11 @@ _ENV: dict[str, tuple[str, Any]] = {
     "REDIS_BREAKER_SECONDS": ("REDIS_BREAKER_SECONDS", float),
     "RENDER_LOCK_WAIT": ("RENDER_LOCK_WAIT", float),
     # Networks a partner may live on although private, e.g. "10.20.0.0/16,192.168.5.7/32".
-    "ALLOW_NETWORKS": ("FETCH_ALLOW_NETWORKS", lambda v: tuple(p.strip() for p in v.split(",") if p.strip())),
+    # The variable carries the config key's name, as the README documents it.
+    "FETCH_ALLOW_NETWORKS": (
+        "FETCH_ALLOW_NETWORKS",
+        lambda v: tuple(p.strip() for p in v.split(",") if p.strip()),
+    ),
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -50,6 +56,8 @@ DEFAULTS: dict[str, Any] = {
     "FEED_MAX_LIMIT": 200,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "ALLOW_PRIVATE_SOURCES": False,
+    "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "text",  # or "json": one object per line
     # Feeds never go stale by time (keys carry a version); the timeout only evicts old versions.
     "CACHE_DEFAULT_TIMEOUT": 24 * 3600,
     "API_TITLE": "feedsvc admin API",

@@ -141,7 +141,10 @@ class Source(Base):
     """A partner feed: where to fetch it, what its items become, and the health of its last fetches."""
 
     __tablename__ = "sources"
-    __table_args__ = (Index("ix_sources_due", "enabled", "next_fetch_at"),)
+    __table_args__ = (
+        Index("ix_sources_due", "enabled", "next_fetch_at"),
+        Index("ix_sources_fetch_requested", "fetch_requested_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     url: Mapped[str] = mapped_column(Text)
@@ -172,6 +175,9 @@ class Source(Base):
     next_fetch_at: Mapped[datetime]
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None]
+    # Fetch-now: the API records the request, a worker performs it and clears it with the outcome.
+    fetch_requested_at: Mapped[datetime | None]
+    last_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # IngestResult of the last fetch
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -13,6 +13,8 @@ from sqlalchemy import create_engine, inspect, text
 from feedsvc.config import normalize_database_url
 from feedsvc.migrate import alembic_config
 
+SCHEMA = "feedsvc_migrations_test"
+
 
 @pytest.fixture
 def empty_database(tmp_path: Path) -> Iterator[str]:
@@ -20,13 +22,15 @@ def empty_database(tmp_path: Path) -> Iterator[str]:
     if not url.startswith("postgresql"):
         yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
         return
+    # A schema of its own inside the test database (the run is given that one database only).
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS feedsvc_migrations_test"))
-        conn.execute(text("CREATE DATABASE feedsvc_migrations_test"))
-    yield url.rsplit("/", 1)[0] + "/feedsvc_migrations_test"
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+    sep = "&" if "?" in url else "?"
+    yield f"{url}{sep}options=-csearch_path%3D{SCHEMA}"
     with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS feedsvc_migrations_test WITH (FORCE)"))
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
     admin.dispose()
 
 

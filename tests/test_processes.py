@@ -18,7 +18,7 @@ from flask import Flask
 from tests.helpers import BASE_URL, make_token
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.slow  # every test here runs gunicorn
+pytestmark = pytest.mark.slow  # gunicorn and other processes
 
 
 def free_port() -> int:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,6 +24,7 @@ from feedsvc.models import Post, Source, SourceItem
 from tests.helpers import BASE_URL
 
 FEEDSVC = str(Path(sys.executable).parent / "feedsvc")
+pytestmark = pytest.mark.slow  # the console script and worker processes
 RSS = "application/rss+xml; charset=utf-8"
 pytestmark = pytest.mark.slow  # every test here runs the feedsvc command in other processes
 
@@ -87,8 +89,11 @@ def test_sources_cli_and_one_pass(app: Flask, backend: dict[str, str], httpserve
 def test_worker_finishes_source_in_hand_on_sigterm(
     app: Flask, backend: dict[str, str], httpserver: HTTPServer
 ) -> None:
+    entered, release = threading.Event(), threading.Event()
+
     def slow(_request: Any) -> WResponse:
-        time.sleep(1.5)
+        entered.set()
+        release.wait(20)  # answers once the worker has been told to stop
         return WResponse(feed(7, 2), content_type=RSS)
 
     httpserver.expect_request("/slow").respond_with_handler(slow)
@@ -100,11 +105,14 @@ def test_worker_finishes_source_in_hand_on_sigterm(
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 20
-    while not httpserver.log and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert httpserver.log, "the worker never fetched"
+    assert entered.wait(20), "the worker never fetched"
     proc.send_signal(signal.SIGTERM)  # mid-fetch
+    try:
+        out, err = proc.communicate(timeout=0.5)  # it does not stop before the source in hand is done
+        pytest.fail(f"the worker stopped mid-fetch: {err}")
+    except subprocess.TimeoutExpired:
+        pass
+    release.set()
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert ": new (new 2," in out and "stopped after 1 fetch" in err

@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-import socket
+import time
+from datetime import datetime
 from typing import Any
 
 from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from feedsvc import db
 from feedsvc.api.auth import require
 from feedsvc.api.schemas import (
-    FetchOut,
     ImportOut,
     ImportQuery,
     SourceDeleteQuery,
     SourceOut,
     SourcePatch,
     SourceWrite,
+    StrictSchema,
 )
 from feedsvc.errors import InvalidInput
 from feedsvc.ingest.opml_io import read_opml, write_opml
-from feedsvc.ingest.run import ingest_source
 from feedsvc.ingest.settings import ingest_settings
 from feedsvc.ingest.sources import create_source, delete_source, get_source, source_json, update_source
-from feedsvc.models import Category, Source
+from feedsvc.models import Category, Source, utcnow
 from feedsvc.site import site
 
 blp = Blueprint("sources", __name__, url_prefix="/api/sources", description="Partner feeds")
@@ -82,19 +83,121 @@ class SourceDetail(MethodView):
         session.commit()
 
 
-@blp.route("/<int:source_id>/fetch", methods=["POST"])
-@blp.doc(security=SECURITY)
-@require("sources")
-@blp.response(200, FetchOut)
-def fetch_now(source_id: int) -> dict[str, Any]:
-    """Fetch the source now and answer with the result (new, updated, unchanged, or the error)."""
-    session = db.session()
-    get_source(session, source_id)
-    session.commit()
-    owner = f"api@{socket.gethostname()}"
-    result = ingest_source(session, source_id, owner, ingest_settings())
-    source = get_source(session, source_id)
-    return {**result.as_dict(), "source": source_json(session, source)}
+MAX_WAIT_S = 10.0  # ?wait= holds a web worker; bounded so a slow partner cannot hold it long
+
+
+class FetchWaitQuery(StrictSchema):
+    wait = fields.Float(
+        load_default=0.0,
+        validate=validate.Range(min=0, max=MAX_WAIT_S),
+        metadata={"description": f"seconds (0–{MAX_WAIT_S:g}) to wait for the worker's outcome; default 0"},
+    )
+
+
+class FetchResultOut(Schema):
+    source_id = fields.Integer()
+    outcome = fields.String(
+        metadata={"description": "new, updated, unchanged, error, gone, deferred or busy"}
+    )
+    new = fields.Integer()
+    updated = fields.Integer()
+    unchanged = fields.Integer()
+    status = fields.Integer(allow_none=True, metadata={"description": "the partner's HTTP status"})
+    error = fields.String(allow_none=True)
+    warning = fields.String(allow_none=True)
+    elapsed_ms = fields.Integer()
+
+
+class FetchStatusOut(Schema):
+    source_id = fields.Integer()
+    state = fields.String(
+        metadata={
+            "description": "queued (requested, not started), running (a worker is fetching it), "
+            "done (no request pending; result is the last fetch) or never (never fetched)"
+        }
+    )
+    requested_at = fields.DateTime(format="iso", allow_none=True, metadata={"description": "pending request"})
+    fetched_at = fields.DateTime(format="iso", allow_none=True, metadata={"description": "last fetch"})
+    result = fields.Nested(FetchResultOut, allow_none=True, metadata={"description": "the last fetch"})
+    source = fields.Nested(SourceOut)
+
+
+def fetch_status(session: Any, source: Source) -> dict[str, Any]:
+    now = utcnow()
+    if source.fetch_requested_at is not None:
+        leased = source.lease_until is not None and source.lease_until > now
+        state = "running" if leased else "queued"
+    else:
+        state = "done" if source.last_fetch_at is not None else "never"
+    return {
+        "source_id": source.id,
+        "state": state,
+        "requested_at": source.fetch_requested_at,
+        "fetched_at": source.last_fetch_at,
+        "result": source.last_result,
+        "source": source_json(session, source),
+    }
+
+
+def _status_url(source_id: int) -> str:
+    return site().url(f"/api/sources/{source_id}/fetch")
+
+
+def _wait_for_outcome(session: Any, source_id: int, requested_at: datetime, wait_s: float) -> Source:
+    """Poll the row until the worker has cleared our request or the deadline passes."""
+    deadline = time.monotonic() + wait_s
+    pause = 0.05
+    while True:
+        session.rollback()  # a fresh transaction sees the worker's commit
+        source = get_source(session, source_id)
+        session.refresh(source)
+        if source.fetch_requested_at is None or source.fetch_requested_at > requested_at:
+            return source
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return source
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 0.5)  # quick for a fast partner, gentle on the database after
+
+
+@blp.route("/<int:source_id>/fetch")
+class FetchNow(MethodView):
+    @blp.doc(security=SECURITY)
+    @require("sources")
+    @blp.response(200, FetchStatusOut)
+    def get(self, source_id: int) -> dict[str, Any]:
+        """Where a fetch-now request stands, and the result of the source's last fetch."""
+        session = db.session()
+        return fetch_status(session, get_source(session, source_id))
+
+    @blp.doc(security=SECURITY)
+    @require("sources")
+    @blp.arguments(FetchWaitQuery, location="query")
+    @blp.response(202, FetchStatusOut, description="queued; read the outcome at Location")
+    @blp.alt_response(200, schema=FetchStatusOut, description="the worker's outcome arrived within ?wait=")
+    def post(self, args: dict[str, Any], source_id: int) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Ask the ingestion worker to fetch the source now; the web tier never fetches itself.
+
+        The request is recorded on the source and the worker takes it before anything merely due.
+        The answer is 202 at once, with `Location` naming this resource, whose GET shows the state
+        (queued, running, done) and the last fetch's result. With `?wait=N` (at most 10 s) the call
+        waits that long for the worker and answers 200 with the outcome if it came in time, else 202.
+        A request already pending is not repeated. Without a running worker (`feedsvc worker`) the
+        request stays queued.
+        """
+        session = db.session()
+        source = get_source(session, source_id)
+        now = utcnow()
+        if source.fetch_requested_at is None:
+            source.fetch_requested_at = now
+        source.next_fetch_at = min(source.next_fetch_at, now)
+        requested_at = source.fetch_requested_at
+        session.commit()
+        headers = {"Location": _status_url(source_id)}
+        if args["wait"] > 0:
+            source = _wait_for_outcome(session, source_id, requested_at, args["wait"])
+        body = fetch_status(session, source)
+        return body, 202 if body["state"] in {"queued", "running"} else 200, headers
 
 
 @blp.route("/export.opml", methods=["GET"])

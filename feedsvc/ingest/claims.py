@@ -4,13 +4,17 @@ On PostgreSQL the candidates are picked with ``FOR UPDATE SKIP LOCKED`` so that 
 behind each other's row locks; the lease (owner, until) is what then keeps a source to one worker
 while it fetches outside any transaction. SQLite serializes writers, so the same statements are safe
 there with one worker (or several on one machine).
+
+A fetch-now request (``fetch_requested_at``, set by the API) comes first in every claim round, and is
+claimed even when its host asked us to wait or the source is disabled: the fetch then records that
+outcome ("deferred", or the partner's answer) so the operator who asked sees one.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from feedsvc.models import Source, SourceHost
@@ -32,17 +36,15 @@ def claim(session: Session, source_id: int, owner: str, now: datetime, lease_s: 
 
 
 def claim_due(session: Session, owner: str, now: datetime, lease_s: int, limit: int) -> list[int]:
-    """Lease up to ``limit`` sources that are due and whose host is not asking us to wait. Commits."""
+    """Lease up to ``limit`` sources: requested ones first, then those due whose host is not asking
+    us to wait. Commits."""
     blocked_hosts = select(SourceHost.host).where(SourceHost.retry_after_until > now)
+    requested = Source.fetch_requested_at.is_not(None)
+    due = and_(Source.enabled.is_(True), Source.next_fetch_at <= now, Source.host.not_in(blocked_hosts))
     stmt = (
         select(Source.id)
-        .where(
-            Source.enabled.is_(True),
-            Source.next_fetch_at <= now,
-            _free(now),
-            Source.host.not_in(blocked_hosts),
-        )
-        .order_by(Source.next_fetch_at, Source.id)
+        .where(or_(requested, due), _free(now))
+        .order_by(case((requested, 0), else_=1), Source.fetch_requested_at, Source.next_fetch_at, Source.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":

@@ -76,7 +76,7 @@ def ingest_source(
         log.exception("ingesting source %s failed", source_id)
         session.rollback()
         result = IngestResult(source_id, "error", error=f"internal error: {type(exc).__name__}: {exc}"[:500])
-        _record_failure(session, source_id, owner, settings, result)
+        _record_failure(session, source_id, owner, settings, result, started)
         return result
 
 
@@ -94,7 +94,7 @@ def _ingest(
         result = IngestResult(
             source_id, "deferred", error=f"{host} asked us to wait until {blocked.isoformat()}"
         )
-        _finish(session, source_id, owner, settings, result, next_at=blocked)
+        _finish(session, source_id, owner, settings, result, started, next_at=blocked)
         return result
 
     fetched = fetch(url, etag=etag, last_modified=last_modified, settings=settings.fetch)
@@ -139,9 +139,9 @@ def _ingest(
         wait = min(fetched.retry_after or RETRY_AFTER_DEFAULT, RETRY_AFTER_CAP)
         next_at = schedule.after(now, wait)
         _block_host(session, source.host, next_at)
-    _apply(source, settings, result, now, next_at)
+    result.elapsed_ms = int((now - started).total_seconds() * 1000)
+    _apply(source, settings, result, now, next_at, started)
     session.commit()
-    result.elapsed_ms = int((utcnow() - started).total_seconds() * 1000)
     return result
 
 
@@ -159,9 +159,19 @@ def _block_host(session: Session, host: str, until: datetime) -> None:
 
 
 def _apply(
-    source: Source, settings: IngestSettings, result: IngestResult, now: datetime, next_at: datetime | None
+    source: Source,
+    settings: IngestSettings,
+    result: IngestResult,
+    now: datetime,
+    next_at: datetime | None,
+    started: datetime,
 ) -> None:
     """Record the outcome on the source and schedule its next fetch; release the lease."""
+    # A fetch-now request made while this fetch was already under way stays pending: the
+    # operator asked for a fetch that starts after the request.
+    if source.fetch_requested_at is not None and source.fetch_requested_at <= started:
+        source.fetch_requested_at = None
+    source.last_result = result.as_dict()
     source.last_fetch_at = now
     source.last_outcome = result.outcome
     source.last_status = result.status
@@ -202,11 +212,14 @@ def _finish(
     owner: str,
     settings: IngestSettings,
     result: IngestResult,
+    started: datetime,
     next_at: datetime | None = None,
 ) -> None:
     source = _lock(session, source_id)
     if source is not None and source.lease_owner == owner:
-        _apply(source, settings, result, utcnow(), next_at)
+        now = utcnow()
+        result.elapsed_ms = int((now - started).total_seconds() * 1000)
+        _apply(source, settings, result, now, next_at, started)
     session.commit()
 
 
@@ -216,9 +229,10 @@ def _record_failure(
     owner: str,
     settings: IngestSettings,
     result: IngestResult,
+    started: datetime,
 ) -> None:
     try:
-        _finish(session, source_id, owner, settings, result)
+        _finish(session, source_id, owner, settings, result, started)
     except Exception:  # the database itself is failing: leave the lease to expire
         log.exception("could not record the failure of source %s", source_id)
         session.rollback()
