@@ -19,7 +19,6 @@ pytestmark = pytest.mark.slow
 FEED = "/ru/feed.rss"
 GZIP_FEED = "/ru/events/feed.atom"
 TIMEOUT = 3.0  # per request: far above every target, far below "hung"
-needs_stale = pytest.mark.xfail(strict=False, reason="needs stale-if-error serving")
 
 
 def timed_get(url: str, **headers: str) -> tuple[httpx.Response, float]:
@@ -86,15 +85,10 @@ def test_writers_keep_database_and_feeds_consistent(healthy_stack: Stack) -> Non
     """Four concurrent admin writers for 8 s: no 5xx, and database, API and feeds agree."""
     from writers import print_report, run_check
 
-    log = healthy_stack.service.log
-    mark = log.stat().st_size if log.exists() else 0
     report = run_check(healthy_stack.url, healthy_stack.service.token, healthy_stack.pg.url, seconds=8)
     print_report(report)
-    deadlocks = b"DeadlockDetected" in log.read_bytes()[mark:]
-    if deadlocks and not report.problems and not report.transport_errors:
-        pytest.xfail("deadlocks between concurrent category deletes and post writes give 500s")
+    # A deadlock the database broke is retried by the write path: none may reach a client.
     assert report.ok, report.as_dict()
-
 
 
 def test_postgres_stopped(healthy_stack: Stack) -> None:
@@ -108,7 +102,6 @@ def test_postgres_stopped(healthy_stack: Stack) -> None:
     assert_write_works_within(stack, 2.0)
 
 
-
 def test_postgres_hung(healthy_stack: Stack) -> None:
     stack = healthy_stack
     etags = rendered(stack)
@@ -118,7 +111,6 @@ def test_postgres_hung(healthy_stack: Stack) -> None:
     assert_ready_names_database(stack)
     stack.pg.resume()
     assert_write_works_within(stack, 2.0)
-
 
 
 def test_redis_hung(healthy_stack: Stack) -> None:
