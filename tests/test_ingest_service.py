@@ -189,6 +189,25 @@ def test_changed_item_updates_post_and_keeps_guid(
     assert len(stored(app, source["id"])) == 3
 
 
+def test_undated_item_keeps_its_first_seen_date_through_edits(
+    api: Api, client: FlaskClient, categories: list[str], httpserver: HTTPServer, app: Flask
+) -> None:
+    undated = rss([("a", "Без даты", "Текст"), ("b", "Старая", "Текст")]).replace(
+        b"<pubDate>Thu, 05 Mar 2026 10:00:00 +0500</pubDate>", b"", 1
+    )
+    feed = Changing(undated)
+    httpserver.expect_request("/rss").respond_with_handler(feed)
+    source = add_source(api, httpserver.url_for("/rss"))
+    assert fetch(api, source["id"])["new"] == 2
+    first = next(p for p in stored(app, source["id"]) if p.title == "Без даты")
+    feed.body = undated.replace("Текст".encode(), "Новый текст".encode(), 1)
+    assert fetch(api, source["id"])["updated"] == 1
+    edited = next(p for p in stored(app, source["id"]) if p.title == "Без даты")
+    assert edited.content != first.content
+    assert edited.published_at == first.published_at  # not re-dated to the edit's time
+    assert edited.updated_at > first.updated_at
+
+
 def test_deleted_item_stays_deleted(
     api: Api, categories: list[str], httpserver: HTTPServer, app: Flask
 ) -> None:
