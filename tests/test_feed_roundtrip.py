@@ -10,7 +10,7 @@ import feedparser
 import pytest
 from flask.testing import FlaskClient
 
-import feedsvc.posts
+import feedsvc.write
 from feedsvc.models import utcnow
 from tests.feedcheck import assert_valid
 from tests.helpers import BASE_URL, Api
@@ -200,7 +200,7 @@ def test_guid_stable_when_edited(
     guid = posts["ru"]["guid"]
     before = {e.id: e for e in parse(client, "/ru/feed.atom").entries}[guid]
     # The edit happens a few seconds later (feed dates have whole seconds), by the clock posts use.
-    monkeypatch.setattr(feedsvc.posts, "utcnow", lambda: utcnow() + timedelta(seconds=5))
+    monkeypatch.setattr(feedsvc.write, "utcnow", lambda: utcnow() + timedelta(seconds=5))
     api.patch(f"/api/posts/{posts['ru']['id']}", {"title": "Станции метро открыты"})
     after = {e.id: e for e in parse(client, "/ru/feed.atom").entries}[guid]
     assert after.title == "Станции метро открыты"
