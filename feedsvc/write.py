@@ -351,6 +351,20 @@ def set_visibility(session: Session, post_ids: list[int], visible: bool) -> None
     mark(session, before | _scopes_of_posts(session, post_ids), post_ids)
 
 
+def posts_changed(session: Session, post_ids: list[int]) -> None:
+    """What feeds show of these posts changed outside their rows (their source was renamed)."""
+    mark(session, _scopes_of_posts(session, post_ids), post_ids)
+
+
+def detach_source(session: Session, source_id: int) -> None:
+    """A partner source is deleted but its posts stay: they no longer name it in feeds."""
+    ids = list(session.scalars(select(_POSTS.c.id).where(_POSTS.c.source_id == source_id)))
+    if not ids:
+        return
+    session.execute(update(_POSTS).where(_POSTS.c.id.in_(ids)).values(source_id=None))
+    mark(session, _scopes_of_posts(session, ids), ids)
+
+
 # -- categories and feed versions -----------------------------------------------------------------
 
 

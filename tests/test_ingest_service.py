@@ -600,3 +600,20 @@ def test_feeds_of_partner_items_are_valid(
         for fmt in ("rss", "atom", "json"):
             url = f"{path}.{fmt}?limit=200"
             assert_valid(fmt, client.get(url).data, self_url=f"{BASE_URL}{url}")
+
+
+def test_renaming_or_deleting_a_source_changes_the_feeds_that_credit_it(
+    api: Api, client: FlaskClient, categories: list[str], httpserver: HTTPServer, app: Flask
+) -> None:
+    httpserver.expect_request("/rss").respond_with_data(rss([("a", "Первая", "Текст")]), content_type=RSS)
+    source = add_source(api, httpserver.url_for("/rss"), name="Партнёр")
+    assert fetch(api, source["id"])["new"] == 1
+    first = client.get("/ru/feed.rss")
+    assert "Партнёр</source>" in first.get_data(as_text=True)
+    assert api.patch(f"/api/sources/{source['id']}", {"name": "Партнёр-2"}).status_code == 200
+    renamed = client.get("/ru/feed.rss", headers={"If-None-Match": first.headers["ETag"]})
+    assert renamed.status_code == 200 and "Партнёр-2</source>" in renamed.get_data(as_text=True)
+    assert api.delete(f"/api/sources/{source['id']}").status_code == 204
+    kept = client.get("/ru/feed.rss", headers={"If-None-Match": renamed.headers["ETag"]})
+    assert kept.status_code == 200 and "Первая" in kept.get_data(as_text=True)
+    assert "<source" not in kept.get_data(as_text=True)

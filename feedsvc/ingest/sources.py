@@ -108,6 +108,7 @@ def create_source(session: Session, site: Site, settings: IngestSettings, data: 
 def update_source(
     session: Session, site: Site, settings: IngestSettings, source: Source, data: dict[str, Any]
 ) -> Source:
+    credit = (source.name, source.url)  # what feeds show in each item's <source>
     if "url" in data:
         url = check_url(data["url"])
         clash = session.scalar(select(Source.id).where(Source.url == url, Source.id != source.id))
@@ -143,6 +144,9 @@ def update_source(
         _resyndicate(session, source)
     source.updated_at = utcnow()
     session.flush()
+    if (source.name, source.url) != credit:
+        credited = session.scalars(select(Post.id).where(Post.source_id == source.id))
+        write.posts_changed(session, list(credited))
     return source
 
 
@@ -158,6 +162,8 @@ def delete_source(session: Session, source: Source, purge: bool) -> int:
     if purge:
         for post_id in list(session.scalars(select(Post.id).where(Post.source_id == source.id))):
             deleted += write.delete_post(session, post_id)
+    else:
+        write.detach_source(session, source.id)
     session.delete(source)
     session.flush()
     return deleted
