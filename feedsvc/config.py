@@ -20,6 +20,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "MAX_BODY_BYTES": ("MAX_CONTENT_LENGTH", int),
     "ALLOW_PRIVATE_SOURCES": ("ALLOW_PRIVATE_SOURCES", lambda v: v.strip().lower() in {"1", "true", "yes"}),
     "SECRET_KEY": ("SECRET_KEY", str),
+    "SCHEDULE_HORIZON_DAYS": ("SCHEDULE_HORIZON_DAYS", int),
     "SOURCE_DEFAULT_INTERVAL": ("SOURCE_DEFAULT_INTERVAL", int),
     "SOURCE_MIN_INTERVAL": ("SOURCE_MIN_INTERVAL", int),
     "SOURCE_MAX_ERRORS": ("SOURCE_MAX_ERRORS", int),
@@ -42,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     "FEED_MAX_LIMIT": 200,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "ALLOW_PRIVATE_SOURCES": False,
+    # How far ahead a post may be scheduled (published_at), in days.
+    "SCHEDULE_HORIZON_DAYS": 366,
     # Feeds never go stale by time (keys carry a version); the timeout only evicts old versions.
     "CACHE_DEFAULT_TIMEOUT": 24 * 3600,
     "API_TITLE": "feedsvc admin API",

@@ -29,3 +29,9 @@ class NotFound(ServiceError):
 class Conflict(ServiceError):
     status = 409
     code = "conflict"
+
+
+class Unavailable(ServiceError):
+    status = 503
+    code = "unavailable"
+    retry_after: int = 30  # seconds, sent as Retry-After

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
@@ -11,12 +12,16 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
 from feedsvc import db
+from feedsvc.api.converters import IdConverter, SlugConverter, id_param_schema, slug_param_schema
 from feedsvc.api.schemas import ErrorSchema
-from feedsvc.errors import ServiceError
+from feedsvc.errors import InvalidInput, ServiceError, Unavailable
 
 log = logging.getLogger(__name__)
 
 BODYLESS_OK = {"/api/sources/import"}  # takes an OPML upload, not JSON
+MAX_JSON_DEPTH = 32  # our documents nest 3 deep; the stdlib parser recurses, so depth must be bounded
+# One JSON string, a bracket, or an unterminated string's opening quote (possessive: no backtracking).
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]++|\\.)*+"|[\[\]{}]|"', re.DOTALL)
 
 
 def error_response(
@@ -83,7 +88,11 @@ def init_app(app: Flask) -> None:
         # On the API blueprints only: the feed hot path runs no request hooks.
         if _json_bodies_only not in blueprint.before_request_funcs.get(None, []):
             blueprint.before_request(_json_bodies_only)
+    app.url_map.converters["id"] = IdConverter
+    app.url_map.converters["slug"] = SlugConverter
     api = FeedsvcApi(app, spec_kwargs={"info": {"description": "Admin API of feedsvc"}})
+    api.register_converter(IdConverter, id_param_schema)
+    api.register_converter(SlugConverter, slug_param_schema)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(posts.blp)
     api.register_blueprint(categories.blp)
@@ -94,7 +103,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def _service_error(error: ServiceError) -> Response:
         db.session().rollback()
-        return error_response(error.status, error.code, error.message, error.as_errors())
+        headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Unavailable) else None
+        return error_response(error.status, error.code, error.message, error.as_errors(), headers)
 
     @app.errorhandler(IntegrityError)
     def _integrity(error: IntegrityError) -> Response:
@@ -115,6 +125,29 @@ def _json_bodies_only() -> None:
     writes = request.method in {"POST", "PATCH", "PUT"}
     if writes and request.path not in BODYLESS_OK and not _is_action(request.path) and not request.is_json:
         raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
+    if request.is_json:
+        # get_data enforces MAX_CONTENT_LENGTH (413) before anything is read into memory.
+        body = request.get_data(cache=True).decode("utf-8", "replace")
+        if json_too_deep(body, MAX_JSON_DEPTH):
+            raise InvalidInput(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", field="_body")
+
+
+def json_too_deep(text: str, limit: int) -> bool:
+    """Whether ``text`` nests arrays/objects deeper than ``limit``, found without parsing it: a linear scan
+    that skips strings and stops at the first level too deep (or at an unterminated string, which the
+    parser then refuses as malformed)."""
+    depth = 0
+    for match in _JSON_TOKENS.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in ("]", "}"):
+            depth -= 1
+        elif token == '"':
+            return False
+    return False
 
 
 def _is_action(path: str) -> bool:

@@ -53,7 +53,7 @@ class Sources(MethodView):
         return source_json(session, source), 201, {"Location": the_site.url(f"/api/sources/{source.id}")}
 
 
-@blp.route("/<int:source_id>")
+@blp.route("/<id:source_id>")
 class SourceDetail(MethodView):
     @blp.doc(security=SECURITY)
     @require("sources")
@@ -82,7 +82,7 @@ class SourceDetail(MethodView):
         session.commit()
 
 
-@blp.route("/<int:source_id>/fetch", methods=["POST"])
+@blp.route("/<id:source_id>/fetch", methods=["POST"])
 @blp.doc(security=SECURITY)
 @require("sources")
 @blp.response(200, FetchOut)

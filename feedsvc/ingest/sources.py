@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
@@ -17,6 +16,7 @@ from feedsvc.models import Category, Post, PostCategory, Source, SourceItem, utc
 from feedsvc.posts import set_visibility
 from feedsvc.scopes import scopes_for
 from feedsvc.site import Site
+from feedsvc.text import url_problem
 
 FIELDS = (
     "url",
@@ -32,9 +32,10 @@ FIELDS = (
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise InvalidInput("must be an absolute http or https URL", field="url")
+    # The API's schema checks too; OPML imports arrive here without it.
+    problem = url_problem(url.strip())
+    if problem:
+        raise InvalidInput(problem, field="url")
     return url.strip()
 
 
