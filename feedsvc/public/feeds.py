@@ -15,7 +15,7 @@ from feedsvc.errors import NotFound, ServiceError
 from feedsvc.feedquery import build_feed
 from feedsvc.feeds import FORMATS
 from feedsvc.models import Category
-from feedsvc.scopes import Scope
+from feedsvc.scopes import MAX_CATEGORY_SLUG, Scope, valid_segment
 from feedsvc.site import site
 
 bp = Blueprint("feeds", __name__)
@@ -54,6 +54,9 @@ def serve(scope: Scope, fmt: str) -> Response:
         raise NotFound(f"no feed format {fmt!r}; use rss, atom or json")
     if scope.language is not None and scope.language not in the_site.languages:
         raise NotFound(f"unknown language {scope.language!r}")
+    # Segment check before any query: PostgreSQL refuses NUL in a parameter, and junk names no feed.
+    if scope.category is not None and not valid_segment(scope.category, MAX_CATEGORY_SLUG):
+        raise NotFound("unknown category")
     limit = _limit()
     state = state_reader().read(scope.key) or _create_state(scope)
     headers = validators(state.token, state.modified_at, fmt, limit, current_app.config["FEED_MAX_AGE"])
