@@ -98,7 +98,15 @@ def fetch_now(source_id: int) -> dict[str, Any]:
 
 
 @blp.route("/export.opml", methods=["GET"])
-@blp.doc(security=SECURITY)
+@blp.doc(
+    security=SECURITY,
+    responses={
+        "200": {
+            "description": "OPML 2.0 list of every partner feed",
+            "content": {"text/x-opml": {"schema": {"type": "string"}}},
+        }
+    },
+)
 @require("sources")
 def export_opml() -> Response:
     session = db.session()

@@ -219,7 +219,8 @@ def local_time(moment: datetime) -> str:
 
 def error_page(status: int, retry_after: int | None = None) -> Response:
     """An error as a page of the site, in the language of the path when it names one."""
-    if request.path == "/api":  # caught by the /<lang> redirect route, but the API answers in JSON
+    if request.path == "/api" or request.path.startswith("/api/"):
+        # An API path no API route took (/api/posts/-1 fits /<lang>/posts/<slug>): the API answers JSON.
         return error_response(status, "not_found", "no such API endpoint")
     the_site = site()
     lang = (request.view_args or {}).get("lang")
