@@ -353,6 +353,7 @@ def test_api_and_feed_errors_stay_json(api: Api, client: FlaskClient) -> None:
     assert_error(api.get("/api/posts/424242"), 404)
     assert_error(client.get("/de/feed.rss"), 404)
     assert_error(client.get("/api"), 404)
+    assert_error(api.get("/api/posts/-1"), 404)  # fits /<lang>/posts/<slug>, yet is the API's
 
 
 def test_unavailable_is_a_503_page_and_a_503_api_error(
