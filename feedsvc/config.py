@@ -22,6 +22,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "SECRET_KEY": ("SECRET_KEY", str),
     "LOG_LEVEL": ("LOG_LEVEL", str),
     "LOG_FORMAT": ("LOG_FORMAT", str),
+    "SCHEDULE_HORIZON_DAYS": ("SCHEDULE_HORIZON_DAYS", int),
     "SOURCE_DEFAULT_INTERVAL": ("SOURCE_DEFAULT_INTERVAL", int),
     "SOURCE_MIN_INTERVAL": ("SOURCE_MIN_INTERVAL", int),
     "SOURCE_MAX_ERRORS": ("SOURCE_MAX_ERRORS", int),
@@ -58,6 +59,8 @@ DEFAULTS: dict[str, Any] = {
     "ALLOW_PRIVATE_SOURCES": False,
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "text",  # or "json": one object per line
+    # How far ahead a post may be scheduled (published_at), in days.
+    "SCHEDULE_HORIZON_DAYS": 366,
     # Feeds never go stale by time (keys carry a version); the timeout only evicts old versions.
     "CACHE_DEFAULT_TIMEOUT": 24 * 3600,
     "API_TITLE": "feedsvc admin API",

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from feedsvc import write
 from feedsvc.breaker import Breaker
+from feedsvc.errors import Unavailable
 from feedsvc.feedstate import State, StateReader
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,27 @@ class Database:
                 raise
             self.failed(error)
             raise Unreachable(str(error)) from error
+
+
+def unavailable(database: Database) -> Unavailable:
+    message = "the database is unavailable; nothing was changed, retry later"
+    return Unavailable(message, database.retry_after())
+
+
+def guard_request() -> None:
+    """Request hook (API, pages): refuse at once while the database is known to be down, and end
+    every database wait of the request at the statement deadline."""
+    database = current_app.extensions["feedsvc.database"]
+    if not database.available():
+        raise unavailable(database)
+    if not database.sqlite:
+        g.db_deadline = set_deadline(database.statement_timeout)
+
+
+def end_request_deadline(_exc: BaseException | None) -> None:
+    token = g.pop("db_deadline", None)
+    if token is not None:
+        reset_deadline(token)
 
 
 def init_app(app: Flask) -> None:

@@ -37,3 +37,14 @@ def scopes_for(language: str, category_slugs: list[str] | tuple[str, ...]) -> se
 
 # The feed list (/feeds.opml) has a version of its own: it changes when categories do.
 OPML_SCOPE = "opml"
+
+# The slug rule of languages, categories and posts; anything else in a public path is no page.
+_SEGMENT = SEGMENT
+MAX_SEGMENT = 200  # the longest slug a post may have
+MAX_CATEGORY_SLUG = 64
+
+
+def valid_segment(value: str | None, max_length: int = MAX_SEGMENT) -> bool:
+    """Whether ``value`` can name a language, category or post: checked before any query, since
+    PostgreSQL refuses NUL in a parameter and no stored slug has junk in it."""
+    return value is not None and len(value) <= max_length and _SEGMENT.fullmatch(value) is not None

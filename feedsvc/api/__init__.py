@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from typing import Any
 
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from flask_smorest import Api
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
 from feedsvc import db
+from feedsvc.api.converters import IdConverter, SlugConverter, id_param_schema, slug_param_schema
 from feedsvc.api.schemas import ErrorSchema
-from feedsvc.errors import ServiceError, Unavailable
+from feedsvc.errors import InvalidInput, ServiceError, Unavailable
 
 log = logging.getLogger(__name__)
 
 BODYLESS_OK = {"/api/sources/import"}  # takes an OPML upload, not JSON
+MAX_JSON_DEPTH = 32  # our documents nest 3 deep; the stdlib parser recurses, so depth must be bounded
+# One JSON string, a bracket, or an unterminated string's opening quote (possessive: no backtracking).
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]++|\\.)*+"|[\[\]{}]|"', re.DOTALL)
 
 
 def error_response(
@@ -83,10 +88,14 @@ def init_app(app: Flask) -> None:
     for blueprint in (posts.blp, categories.blp, sources.blp):
         # On the API blueprints only: the feed hot path runs no request hooks.
         if _json_bodies_only not in blueprint.before_request_funcs.get(None, []):
-            blueprint.before_request(_database_guard)
+            blueprint.before_request(db.guard_request)
             blueprint.before_request(_json_bodies_only)
-            blueprint.teardown_request(_end_deadline)
+            blueprint.teardown_request(db.end_request_deadline)
+    app.url_map.converters["id"] = IdConverter
+    app.url_map.converters["slug"] = SlugConverter
     api = FeedsvcApi(app, spec_kwargs={"info": {"description": "Admin API of feedsvc"}})
+    api.register_converter(IdConverter, id_param_schema)
+    api.register_converter(SlugConverter, slug_param_schema)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.register_blueprint(posts.blp)
     api.register_blueprint(categories.blp)
@@ -114,16 +123,10 @@ def init_app(app: Flask) -> None:
             database = db.database()
             database.failed(error)
             _rollback()
-            return _service_error(unavailable(database))
+            return _service_error(db.unavailable(database))
         log.exception("unhandled error on %s %s", request.method, request.path)
         _rollback()
         return error_response(500, "internal_error", "internal error; the change was not applied")
-
-
-def unavailable(database: db.Database) -> Unavailable:
-    return Unavailable(
-        "the database is unavailable; the change was not applied, retry later", database.retry_after()
-    )
 
 
 def _rollback() -> None:
@@ -131,25 +134,33 @@ def _rollback() -> None:
         db.session().rollback()
 
 
-def _database_guard() -> None:
-    """API requests: refuse at once while the database is known to be down; bound every wait."""
-    database = db.database()
-    if not database.available():
-        raise unavailable(database)
-    if not database.sqlite:
-        g.db_deadline = db.set_deadline(database.statement_timeout)
-
-
-def _end_deadline(_exc: BaseException | None) -> None:
-    token = g.pop("db_deadline", None)
-    if token is not None:
-        db.reset_deadline(token)
-
-
 def _json_bodies_only() -> None:
     writes = request.method in {"POST", "PATCH", "PUT"}
     if writes and request.path not in BODYLESS_OK and not _is_action(request.path) and not request.is_json:
         raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
+    if request.is_json:
+        # get_data enforces MAX_CONTENT_LENGTH (413) before anything is read into memory.
+        body = request.get_data(cache=True).decode("utf-8", "replace")
+        if json_too_deep(body, MAX_JSON_DEPTH):
+            raise InvalidInput(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", field="_body")
+
+
+def json_too_deep(text: str, limit: int) -> bool:
+    """Whether ``text`` nests arrays/objects deeper than ``limit``, found without parsing it: a linear scan
+    that skips strings and stops at the first level too deep (or at an unterminated string, which the
+    parser then refuses as malformed)."""
+    depth = 0
+    for match in _JSON_TOKENS.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in ("]", "}"):
+            depth -= 1
+        elif token == '"':
+            return False
+    return False
 
 
 def _is_action(path: str) -> bool:

@@ -53,7 +53,7 @@ class Categories(MethodView):
         return _json(category, 0), 201, {"Location": the_site.url(f"/api/categories/{category.slug}")}
 
 
-@blp.route("/<slug>")
+@blp.route("/<slug:slug>")
 class CategoryItem(MethodView):
     @blp.doc(security=SECURITY)
     @require("categories")

@@ -1,13 +1,71 @@
-"""Request and response schemas: they validate requests and generate the OpenAPI document."""
+"""Request and response schemas: they validate requests and generate the OpenAPI document.
+
+Characters that XML 1.0 forbids (NUL, most C0 controls, lone surrogates, U+FFFE/U+FFFF) would break every
+feed that shows them: free text drops them (as the content's HTML cleaning does), while URLs, slugs and
+other identifiers that contain them are refused with 422, since a changed URL or name is a different one.
+"""
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-SLUG = validate.Regexp(
-    r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="use lowercase letters, digits and single hyphens"
-)
+from flask import current_app
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from feedsvc.api.converters import MAX_ID
+from feedsvc.models import utcnow
+from feedsvc.text import MAX_URL, url_problem, xml_safe
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STRIPPED = "characters that XML forbids (NUL, control characters) are removed"
+REFUSED = "refused if it contains control characters or characters that XML forbids"
+
+
+class FullMatch(validate.Regexp):
+    """``Regexp`` on the whole value: re.match with ``$`` lets a trailing newline through."""
+
+    def __call__(self, value: Any) -> Any:
+        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+SLUG = FullMatch(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="use lowercase letters, digits and single hyphens")
 HTTP_URL = {"schemes": {"http", "https"}}
+ZONE_NAME = FullMatch(r"^[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+)*$", error="not a time zone name")
+
+
+def http_url(value: str) -> None:
+    problem = url_problem(value)
+    if problem:
+        raise ValidationError(problem)
+
+
+def published_window(value: datetime) -> None:
+    """From 1970 to SCHEDULE_HORIZON_DAYS ahead: beyond that a date is a typo, and near year 1 or 9999
+    converting it to UTC or to the display zone overflows."""
+    horizon = current_app.config["SCHEDULE_HORIZON_DAYS"]
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValidationError(f"must lie between 1970-01-01 and {horizon} days from now") from exc
+    if utc < EPOCH:
+        raise ValidationError("must not be before 1970-01-01T00:00:00Z")
+    if utc > utcnow() + timedelta(days=horizon):
+        raise ValidationError(f"must be at most {horizon} days from now")
+
+
+class CleanText(fields.String):
+    """Free text: characters that XML forbids are dropped before the other rules apply."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        return xml_safe(text) if isinstance(text, str) else text
+
+
+def _described(description: str, rule: str) -> dict[str, str]:
+    return {"description": f"{description}; {rule}" if description else rule}
 
 
 class StrictSchema(Schema):
@@ -26,31 +84,58 @@ class ErrorSchema(Schema):
     error = fields.Nested(ErrorDetail, required=True)
 
 
+URL_RULE = f"absolute http(s), at most {MAX_URL} characters, no user:password@; " + REFUSED
+WINDOW_RULE = "from 1970-01-01 to FEEDSVC_SCHEDULE_HORIZON_DAYS (default 366) days ahead"
+
+
 class PostWrite(StrictSchema):
-    title = fields.String(required=True, validate=validate.Length(min=1, max=500))
-    content = fields.String(required=True, validate=validate.Length(max=500_000))
-    summary = fields.String(allow_none=True, validate=validate.Length(max=5_000))
+    """A post. Text fields drop characters that XML forbids; URLs and slugs containing them are refused."""
+
+    title = CleanText(
+        required=True, validate=validate.Length(min=1, max=500), metadata=_described("", STRIPPED)
+    )
+    content = CleanText(
+        required=True,
+        validate=validate.Length(max=500_000),
+        metadata=_described("HTML, sanitized", STRIPPED),
+    )
+    summary = CleanText(
+        allow_none=True, validate=validate.Length(max=5_000), metadata=_described("", STRIPPED)
+    )
     language = fields.String(required=True, validate=validate.Length(min=2, max=16))
     categories = fields.List(
         fields.String(validate=SLUG), load_default=list, validate=validate.Length(max=20)
     )
-    author = fields.String(allow_none=True, validate=validate.Length(max=200))
+    author = CleanText(allow_none=True, validate=validate.Length(max=200), metadata=_described("", STRIPPED))
     published_at = fields.AwareDateTime(
-        format="iso", allow_none=True, metadata={"description": "RFC 3339 with offset; default now"}
+        format="iso",
+        allow_none=True,
+        validate=published_window,
+        metadata={"description": f"RFC 3339 with offset; default now; {WINDOW_RULE}"},
     )
     slug = fields.String(allow_none=True, validate=[SLUG, validate.Length(max=200)])
-    url = fields.Url(allow_none=True, **HTTP_URL, metadata={"description": "external article, if any"})
-    image_url = fields.Url(allow_none=True, **HTTP_URL)
+    url = fields.Url(
+        allow_none=True,
+        **HTTP_URL,
+        validate=http_url,
+        metadata=_described("external article, if any", URL_RULE),
+    )
+    image_url = fields.Url(allow_none=True, **HTTP_URL, validate=http_url, metadata=_described("", URL_RULE))
     translation_of = fields.Integer(
-        allow_none=True, strict=True, metadata={"description": "id of the original"}
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "id of the original", "format": "int64"},
     )
 
 
 class PostPatch(PostWrite):
     """Every field optional; only the fields sent change."""
 
-    title = fields.String(validate=validate.Length(min=1, max=500))
-    content = fields.String(validate=validate.Length(max=500_000))
+    title = CleanText(validate=validate.Length(min=1, max=500), metadata=_described("", STRIPPED))
+    content = CleanText(
+        validate=validate.Length(max=500_000), metadata=_described("HTML, sanitized", STRIPPED)
+    )
     language = fields.String(validate=validate.Length(min=2, max=16))
     categories = fields.List(fields.String(validate=SLUG), validate=validate.Length(max=20))
 
@@ -92,20 +177,31 @@ class PostPage(Schema):
 class PostQuery(StrictSchema):
     language = fields.String()
     category = fields.String(validate=SLUG)
-    cursor = fields.String()
+    cursor = fields.String(
+        validate=validate.Length(max=200), metadata={"description": "next_cursor of the previous page"}
+    )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+NAMES_RULE = f"language → name; {STRIPPED} from names"
 
 
 class CategoryWrite(StrictSchema):
     slug = fields.String(required=True, validate=[SLUG, validate.Length(max=64)])
     names = fields.Dict(
-        keys=fields.String(), values=fields.String(validate=validate.Length(min=1, max=200)), required=True
+        keys=fields.String(validate=validate.Length(min=1, max=16)),
+        values=CleanText(validate=validate.Length(min=1, max=200)),
+        required=True,
+        metadata={"description": NAMES_RULE},
     )
 
 
 class CategoryPatch(StrictSchema):
     names = fields.Dict(
-        keys=fields.String(), values=fields.String(validate=validate.Length(min=1, max=200)), required=True
+        keys=fields.String(validate=validate.Length(min=1, max=16)),
+        values=CleanText(validate=validate.Length(min=1, max=200)),
+        required=True,
+        metadata={"description": NAMES_RULE},
     )
 
 
@@ -116,24 +212,30 @@ class CategoryOut(Schema):
 
 
 class SourceWrite(StrictSchema):
-    url = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    """A partner feed. Its name and category terms drop characters that XML forbids; a URL or time zone
+    containing them is refused."""
+
+    url = fields.String(required=True, validate=http_url, metadata=_described("the feed", URL_RULE))
     language = fields.String(required=True, validate=validate.Length(min=2, max=16))
     category = fields.String(allow_none=True, validate=SLUG)
     category_map = fields.Dict(
-        keys=fields.String(validate=validate.Length(min=1, max=200)),
+        keys=CleanText(validate=validate.Length(min=1, max=200)),
         values=fields.String(validate=SLUG),
-        metadata={"description": "partner category term → our category slug"},
+        metadata={"description": f"partner category term → our category slug; {STRIPPED} from terms"},
     )
     interval_s = fields.Integer(strict=True, validate=validate.Range(min=1, max=7 * 86400))
     syndicate = fields.Boolean(
         load_default=True, metadata={"description": "false: store only, not in our feeds"}
     )
-    name = fields.String(allow_none=True, validate=validate.Length(max=200))
-    timezone = fields.String(metadata={"description": "zone for partner dates without one; default UTC"})
+    name = CleanText(allow_none=True, validate=validate.Length(max=200), metadata=_described("", STRIPPED))
+    timezone = fields.String(
+        validate=[validate.Length(min=1, max=64), ZONE_NAME],
+        metadata={"description": "zone for partner dates without one; default UTC"},
+    )
 
 
 class SourcePatch(SourceWrite):
-    url = fields.String(validate=validate.Length(min=1, max=2000))
+    url = fields.String(validate=http_url, metadata=_described("the feed", URL_RULE))
     language = fields.String(validate=validate.Length(min=2, max=16))
     syndicate = fields.Boolean()
     enabled = fields.Boolean(metadata={"description": "true re-enables a disabled source"})

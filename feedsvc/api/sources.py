@@ -54,7 +54,7 @@ class Sources(MethodView):
         return source_json(session, source), 201, {"Location": the_site.url(f"/api/sources/{source.id}")}
 
 
-@blp.route("/<int:source_id>")
+@blp.route("/<id:source_id>")
 class SourceDetail(MethodView):
     @blp.doc(security=SECURITY)
     @require("sources")
@@ -160,7 +160,7 @@ def _wait_for_outcome(session: Any, source_id: int, requested_at: datetime, wait
         pause = min(pause * 2, 0.5)  # quick for a fast partner, gentle on the database after
 
 
-@blp.route("/<int:source_id>/fetch")
+@blp.route("/<id:source_id>/fetch")
 class FetchNow(MethodView):
     @blp.doc(security=SECURITY)
     @require("sources")
@@ -201,7 +201,15 @@ class FetchNow(MethodView):
 
 
 @blp.route("/export.opml", methods=["GET"])
-@blp.doc(security=SECURITY)
+@blp.doc(
+    security=SECURITY,
+    responses={
+        "200": {
+            "description": "OPML 2.0 list of every partner feed",
+            "content": {"text/x-opml": {"schema": {"type": "string"}}},
+        }
+    },
+)
 @require("sources")
 def export_opml() -> Response:
     session = db.session()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
@@ -15,6 +14,7 @@ from feedsvc.ingest.run import host_of
 from feedsvc.ingest.settings import IngestSettings
 from feedsvc.models import Category, Post, Source, SourceItem, utcnow
 from feedsvc.site import Site
+from feedsvc.text import url_problem
 
 FIELDS = (
     "url",
@@ -30,9 +30,10 @@ FIELDS = (
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise InvalidInput("must be an absolute http or https URL", field="url")
+    # The API's schema checks too; OPML imports arrive here without it.
+    problem = url_problem(url.strip())
+    if problem:
+        raise InvalidInput(problem, field="url")
     return url.strip()
 
 

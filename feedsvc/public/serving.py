@@ -34,7 +34,7 @@ from feedsvc.db import Database, Unreachable
 from feedsvc.feedquery import build_feed
 from feedsvc.feeds import FORMATS, OPML_CONTENT_TYPE, OpmlOutline, render_opml
 from feedsvc.models import Category
-from feedsvc.scopes import OPML_SCOPE, SEGMENT, Scope
+from feedsvc.scopes import MAX_CATEGORY_SLUG, OPML_SCOPE, Scope, valid_segment
 from feedsvc.site import Site
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class FeedServer:
         language, category, fmt = m.groups()
         if language is not None and language not in self.languages:
             return Problem(404, "not_found", f"unknown language {language[:40]!r}")
-        if category is not None and not SEGMENT.fullmatch(category):
+        if category is not None and not valid_segment(category, MAX_CATEGORY_SLUG):
             return Problem(404, "not_found", f"unknown category {category[:40]!r}")
         return Scope(language, category), fmt
 
