@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -450,12 +450,71 @@ def missing_servers() -> str | None:
     return None
 
 
-class PrivatePostgres:
+class PrivateServer:
+    """What a private PostgreSQL and a private Redis share: freezing, healing and cleaning up.
+
+    Subclasses set ``proc``, ``root``, ``frozen`` and provide ``running``, ``start`` and ``stop``."""
+
+    proc: subprocess.Popen[Any] | None
+    root: Path
+    frozen: bool
+    name = "server"
+
+    @property
+    def running(self) -> bool:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 30.0) -> None:
+        raise NotImplementedError
+
+    def stop(self, timeout: float = 15.0) -> None:
+        raise NotImplementedError
+
+    def hang(self) -> list[int]:
+        """SIGSTOP the server and all its children; returns the pids stopped."""
+        if self.proc is None:
+            raise RuntimeError(f"{self.name} is not running")
+        pids = freeze_tree(self.proc.pid)
+        self.frozen = True
+        return pids
+
+    def resume(self) -> None:
+        if self.proc is not None:
+            thaw_tree(self.proc.pid)
+        self.frozen = False
+
+    def heal(self, timeout: float = 30.0) -> None:
+        """Whatever was done to it, have it running and answering again."""
+        if self.frozen:
+            self.resume()
+        if not self.running:
+            self.proc = None
+            self.start(timeout)
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+            with contextlib.suppress(ValueError):
+                _PRIVATE.remove(self)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class PrivatePostgres(PrivateServer):
     """A throw-away PostgreSQL cluster: initdb into a temporary folder, one database, fsync off.
 
     Runs as the ``postgres`` account when we are root (initdb refuses root). ``hang()`` freezes the
     postmaster and every backend, so open connections stall exactly as on a frozen host.
     """
+
+    name = "PostgreSQL"
 
     def __init__(
         self, *, database: str = "feedsvc", ports: range = PG_PORTS, user: str | None = None
@@ -637,49 +696,15 @@ class PrivatePostgres:
         self.proc = None
         self.frozen = False
 
-    def hang(self) -> list[int]:
-        """SIGSTOP the postmaster and all its children; returns the pids stopped."""
-        if self.proc is None:
-            raise RuntimeError("PostgreSQL is not running")
-        pids = freeze_tree(self.proc.pid)
-        self.frozen = True
-        return pids
-
-    def resume(self) -> None:
-        if self.proc is not None:
-            thaw_tree(self.proc.pid)
-        self.frozen = False
-
-    def heal(self, timeout: float = 30.0) -> None:
-        """Whatever was done to it, have it running and answering again."""
-        if self.frozen:
-            self.resume()
-        if not self.running:
-            self.proc = None
-            self.start(timeout)
-
-    def close(self) -> None:
-        try:
-            self.stop()
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
-            with contextlib.suppress(ValueError):
-                _PRIVATE.remove(self)
-
-    def __enter__(self) -> PrivatePostgres:
-        self.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
 
 class _PortTaken(Exception):
     pass
 
 
-class PrivateRedis:
+class PrivateRedis(PrivateServer):
     """redis-server on a port of its own: no persistence, bound to 127.0.0.1."""
+
+    name = "redis-server"
 
     def __init__(self, *, ports: range = REDIS_PORTS) -> None:
         exe = shutil.which("redis-server")
@@ -756,40 +781,6 @@ class PrivateRedis:
             self.resume()
         kill_group(proc, grace=timeout)
         self.proc = None
-
-    def hang(self) -> list[int]:
-        if self.proc is None:
-            raise RuntimeError("redis-server is not running")
-        pids = freeze_tree(self.proc.pid)
-        self.frozen = True
-        return pids
-
-    def resume(self) -> None:
-        if self.proc is not None:
-            thaw_tree(self.proc.pid)
-        self.frozen = False
-
-    def heal(self, timeout: float = 15.0) -> None:
-        if self.frozen:
-            self.resume()
-        if not self.running:
-            self.proc = None
-            self.start(timeout)
-
-    def close(self) -> None:
-        try:
-            self.stop()
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
-            with contextlib.suppress(ValueError):
-                _PRIVATE.remove(self)
-
-    def __enter__(self) -> PrivateRedis:
-        self.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
 
 def feedsvc_cli(args: list[str], env: Mapping[str, str], timeout: float = 300.0) -> str:

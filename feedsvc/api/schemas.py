@@ -275,7 +275,20 @@ class SourceOut(Schema):
     created_at = fields.DateTime(format="iso")
 
 
-class FetchOut(Schema):
+MAX_FETCH_WAIT_S = 10.0  # ?wait= holds a web worker; bounded so a slow partner cannot hold it long
+
+
+class FetchWaitQuery(StrictSchema):
+    wait = fields.Float(
+        load_default=0.0,
+        validate=validate.Range(min=0, max=MAX_FETCH_WAIT_S),
+        metadata={
+            "description": f"seconds (0–{MAX_FETCH_WAIT_S:g}) to wait for the worker's outcome; default 0"
+        },
+    )
+
+
+class FetchResultOut(Schema):
     source_id = fields.Integer()
     outcome = fields.String(
         metadata={"description": "new, updated, unchanged, error, gone, deferred or busy"}
@@ -283,10 +296,23 @@ class FetchOut(Schema):
     new = fields.Integer()
     updated = fields.Integer()
     unchanged = fields.Integer()
-    status = fields.Integer(allow_none=True)
+    status = fields.Integer(allow_none=True, metadata={"description": "the partner's HTTP status"})
     error = fields.String(allow_none=True)
     warning = fields.String(allow_none=True)
     elapsed_ms = fields.Integer()
+
+
+class FetchStatusOut(Schema):
+    source_id = fields.Integer()
+    state = fields.String(
+        metadata={
+            "description": "queued (requested, not started), running (a worker is fetching it), "
+            "done (no request pending; result is the last fetch) or never (never fetched)"
+        }
+    )
+    requested_at = fields.DateTime(format="iso", allow_none=True, metadata={"description": "pending request"})
+    fetched_at = fields.DateTime(format="iso", allow_none=True, metadata={"description": "last fetch"})
+    result = fields.Nested(FetchResultOut, allow_none=True, metadata={"description": "the last fetch"})
     source = fields.Nested(SourceOut)
 
 

@@ -9,19 +9,19 @@ from typing import Any
 from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from feedsvc import db
 from feedsvc.api.auth import require
 from feedsvc.api.schemas import (
+    FetchStatusOut,
+    FetchWaitQuery,
     ImportOut,
     ImportQuery,
     SourceDeleteQuery,
     SourceOut,
     SourcePatch,
     SourceWrite,
-    StrictSchema,
 )
 from feedsvc.errors import InvalidInput
 from feedsvc.ingest.opml_io import read_opml, write_opml
@@ -81,45 +81,6 @@ class SourceDetail(MethodView):
         session = db.session()
         delete_source(session, get_source(session, source_id), purge=args["purge"])
         session.commit()
-
-
-MAX_WAIT_S = 10.0  # ?wait= holds a web worker; bounded so a slow partner cannot hold it long
-
-
-class FetchWaitQuery(StrictSchema):
-    wait = fields.Float(
-        load_default=0.0,
-        validate=validate.Range(min=0, max=MAX_WAIT_S),
-        metadata={"description": f"seconds (0–{MAX_WAIT_S:g}) to wait for the worker's outcome; default 0"},
-    )
-
-
-class FetchResultOut(Schema):
-    source_id = fields.Integer()
-    outcome = fields.String(
-        metadata={"description": "new, updated, unchanged, error, gone, deferred or busy"}
-    )
-    new = fields.Integer()
-    updated = fields.Integer()
-    unchanged = fields.Integer()
-    status = fields.Integer(allow_none=True, metadata={"description": "the partner's HTTP status"})
-    error = fields.String(allow_none=True)
-    warning = fields.String(allow_none=True)
-    elapsed_ms = fields.Integer()
-
-
-class FetchStatusOut(Schema):
-    source_id = fields.Integer()
-    state = fields.String(
-        metadata={
-            "description": "queued (requested, not started), running (a worker is fetching it), "
-            "done (no request pending; result is the last fetch) or never (never fetched)"
-        }
-    )
-    requested_at = fields.DateTime(format="iso", allow_none=True, metadata={"description": "pending request"})
-    fetched_at = fields.DateTime(format="iso", allow_none=True, metadata={"description": "last fetch"})
-    result = fields.Nested(FetchResultOut, allow_none=True, metadata={"description": "the last fetch"})
-    source = fields.Nested(SourceOut)
 
 
 def fetch_status(session: Any, source: Source) -> dict[str, Any]:
