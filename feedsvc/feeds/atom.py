@@ -21,15 +21,18 @@ from feedsvc.feeds.base import (
     HTML_TYPE,
     MEDIA_NS,
     XML_LANG,
+    EntryCache,
     FeedWriter,
     PlainText,
+    PreparedFeed,
     PreparedItem,
+    assemble_xml,
     canonical_id,
     escape_html,
+    finish,
     looks_like_markup,
     prepare,
     rfc3339,
-    serialize,
 )
 from feedsvc.feeds.model import Feed
 
@@ -54,8 +57,18 @@ def _text_type(text: str) -> tuple[str, str | None]:
 
 
 class _FeedExtension(BaseExtension):
+    prepared: PreparedFeed
+
     def extend_ns(self) -> dict[str, str]:
         return {"media": MEDIA_NS}
+
+    def extend_atom(self, feed: etree._Element) -> etree._Element:
+        # feedgen has no type for the feed's title and subtitle.
+        if looks_like_markup(self.prepared.title):
+            _text_construct(feed.find("title"), self.prepared.title)
+        if looks_like_markup(self.prepared.description):
+            _text_construct(feed.find("subtitle"), self.prepared.description)
+        return feed
 
 
 class _EntryExtension(BaseEntryExtension):
@@ -114,12 +127,26 @@ class AtomWriter(FeedWriter):
     suffix = "atom"
     content_type: ClassVar[str] = "application/atom+xml; charset=utf-8"
 
-    def render(self, feed: Feed) -> bytes:
+    def render(self, feed: Feed, entries: EntryCache | None = None) -> bytes:
         prepared = prepare(feed)
+        return assemble_xml(
+            lambda items: self._build(prepared, items),
+            prepared,
+            entries,
+            self.suffix,
+            entry_start=b"\n  <entry",
+            entry_end=b"  </entry>\n",
+            container_end=b"</feed>",
+        )
+
+    def _build(self, prepared: PreparedFeed, items: tuple[PreparedItem, ...]) -> bytes:
+        """The feed and ``items``, through feedgen's public API."""
         plain = PlainText()
 
         fg = FeedGenerator()
         fg.register_extension(_EXTENSION, _FeedExtension, _EntryExtension, atom=True, rss=False)
+        feed_extension: _FeedExtension = getattr(fg, _EXTENSION)
+        feed_extension.prepared = prepared
         fg.id(prepared.feed_id)
         fg.title(prepared.title)
         fg.subtitle(prepared.description)
@@ -136,7 +163,7 @@ class AtomWriter(FeedWriter):
         if prepared.icon_url:
             fg.icon(prepared.icon_url)
 
-        for item in prepared.items:
+        for item in items:
             # feedgen prepends by default; the caller's order (newest first) is the feed's order.
             entry = fg.add_entry(order="append")
             entry.id(item.guid)
@@ -157,10 +184,4 @@ class AtomWriter(FeedWriter):
             extension.item = item
             extension.plain = plain
 
-        root, _ = fg._create_atom()
-        # feedgen has no type for the feed's title and subtitle either.
-        if looks_like_markup(prepared.title):
-            _text_construct(root.find("title"), prepared.title)
-        if looks_like_markup(prepared.description):
-            _text_construct(root.find("subtitle"), prepared.description)
-        return serialize(root, char_refs=plain.char_refs)
+        return finish(fg.atom_str(pretty=True), plain.char_refs)

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from functools import lru_cache
 from html.entities import name2codepoint
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote, urljoin
 
 from lxml import etree
@@ -43,11 +45,86 @@ class FeedWriter(ABC):
     content_type: ClassVar[str]
 
     @abstractmethod
-    def render(self, feed: Feed) -> bytes:
-        """The complete UTF-8 document; the same ``feed`` always gives the same bytes."""
+    def render(self, feed: Feed, entries: EntryCache | None = None) -> bytes:
+        """The complete UTF-8 document; the same ``feed`` always gives the same bytes. With
+        ``entries``, items rendered before are taken from it and only the others are built."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
+
+
+# --- rendered entries -----------------------------------------------------------------------
+
+
+class EntryCache:
+    """Rendered entries by (format, feed language, prepared item), bounded, shared by the threads
+    of a process. The key is the item's whole content, not an id: an edit, a renamed category or
+    a new translation is a new key, so a cached entry is never stale."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+        self.built = 0  # entries rendered, for tests and the benchmark
+
+    def get(self, key: Hashable) -> Any:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._entries[key] = value
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+def assemble_xml(
+    build: Callable[[tuple[PreparedItem, ...]], bytes],
+    prepared: PreparedFeed,
+    entries: EntryCache | None,
+    fmt: str,
+    entry_start: bytes,
+    entry_end: bytes,
+    container_end: bytes,
+) -> bytes:
+    """The document of ``prepared``: feedgen builds the channel and only the entries not in
+    ``entries``; the document is put together from the built and the cached entries.
+
+    Works on the serialized bytes: the documents are pretty-printed with one element per line at
+    a fixed depth, so an entry's bytes are the same whichever document it was built in, and the
+    result equals a document built whole. ``entry_start`` is the start of an entry's first line
+    (b"\n    <item"), ``entry_end`` its last line, ``container_end`` the line entries precede.
+    """
+    if entries is None:
+        return build(prepared.items)
+    keys = [(fmt, prepared.language, item) for item in prepared.items]
+    cached = [entries.get(key) for key in keys]
+    missing = tuple(item for item, fragment in zip(prepared.items, cached, strict=True) if fragment is None)
+    document = build(missing)
+    entries.built += len(missing)
+    built: list[bytes] = []
+    position = document.find(entry_start)
+    head_end = position + 1 if position >= 0 else document.rfind(container_end)
+    tail_start = head_end
+    while position >= 0:
+        end = document.index(entry_end, position) + len(entry_end)
+        built.append(document[position + 1 : end])
+        tail_start = end
+        position = document.find(entry_start, end - 1)
+    if len(built) != len(missing) or head_end < 0:  # pragma: no cover - a layout we do not expect
+        raise RuntimeError(f"{fmt}: could not split the rendered entries")
+    fresh = iter(built)
+    parts = [document[:head_end]]
+    for key, fragment in zip(keys, cached, strict=True):
+        if fragment is None:
+            fragment = next(fresh)
+            entries.put(key, fragment)
+        parts.append(fragment)
+    parts.append(document[tail_start:])
+    return b"".join(parts)
 
 
 # --- text -----------------------------------------------------------------------------------
@@ -203,6 +280,14 @@ class PlainText:
 def escape_html(text: str) -> str:
     """Plain text as an HTML fragment (for fields whose value is HTML)."""
     return html.escape(text, quote=False)
+
+
+def finish(data: bytes, char_refs: bool) -> bytes:
+    """Serialized bytes with the stand-ins of :class:`PlainText` written as references."""
+    if char_refs:
+        for sentinel, reference in _SENTINEL_BYTES:
+            data = data.replace(sentinel, reference)
+    return data
 
 
 def serialize(root: etree._Element, char_refs: bool = False) -> bytes:

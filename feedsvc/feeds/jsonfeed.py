@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from feedsvc.feeds.base import FeedWriter, PreparedItem, prepare, rfc3339
+from feedsvc.feeds.base import EntryCache, FeedWriter, PreparedItem, prepare, rfc3339
 from feedsvc.feeds.model import Feed
 
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
@@ -62,7 +62,18 @@ class JsonFeedWriter(FeedWriter):
     suffix = "json"
     content_type: ClassVar[str] = "application/feed+json; charset=utf-8"
 
-    def render(self, feed: Feed) -> bytes:
+    def _entry(self, item: PreparedItem, language: str | None, entries: EntryCache | None) -> dict[str, Any]:
+        if entries is None:
+            return _item(item)
+        key = (self.suffix, language, item)
+        data = entries.get(key)
+        if data is None:
+            data = _item(item)
+            entries.built += 1
+            entries.put(key, data)
+        return data
+
+    def render(self, feed: Feed, entries: EntryCache | None = None) -> bytes:
         prepared = prepare(feed)
         document: dict[str, Any] = {
             "version": JSON_FEED_VERSION,
@@ -77,5 +88,5 @@ class JsonFeedWriter(FeedWriter):
             document["language"] = prepared.language
         # As in Atom, the feed is the author of items that name none.
         document["authors"] = [{"name": prepared.title}]
-        document["items"] = [_item(item) for item in prepared.items]
+        document["items"] = [self._entry(item, prepared.language, entries) for item in prepared.items]
         return _ENCODER.encode(document).encode("utf-8")

@@ -25,14 +25,17 @@ from feedsvc.feeds.base import (
     DC_NS,
     HTML_TYPE,
     MEDIA_NS,
+    EntryCache,
     FeedWriter,
     PlainText,
+    PreparedFeed,
     PreparedItem,
+    assemble_xml,
     escape_html,
+    finish,
     prepare,
     rfc822,
     rfc3339,
-    serialize,
 )
 from feedsvc.feeds.model import Feed
 
@@ -99,8 +102,20 @@ class RssWriter(FeedWriter):
     suffix = "rss"
     content_type: ClassVar[str] = "application/rss+xml; charset=utf-8"
 
-    def render(self, feed: Feed) -> bytes:
+    def render(self, feed: Feed, entries: EntryCache | None = None) -> bytes:
         prepared = prepare(feed)
+        return assemble_xml(
+            lambda items: self._build(prepared, items),
+            prepared,
+            entries,
+            self.suffix,
+            entry_start=b"\n    <item>",
+            entry_end=b"    </item>\n",
+            container_end=b"  </channel>",
+        )
+
+    def _build(self, prepared: PreparedFeed, items: tuple[PreparedItem, ...]) -> bytes:
+        """The channel and ``items``, through feedgen's public API."""
         plain = PlainText()
         title = plain(prepared.title)
 
@@ -118,7 +133,7 @@ class RssWriter(FeedWriter):
         if prepared.icon_url and _rss_image_ok(prepared.icon_url):
             fg.image(url=prepared.icon_url, title=title, link=prepared.home_url)
 
-        for item in prepared.items:
+        for item in items:
             # feedgen prepends by default; the caller's order (newest first) is the feed's order.
             entry = fg.add_entry(order="append")
             entry.guid(item.guid, permalink=False)
@@ -142,5 +157,4 @@ class RssWriter(FeedWriter):
             extension.item = item
             extension.plain = plain
 
-        root, _ = fg._create_rss()
-        return serialize(root, char_refs=plain.char_refs)
+        return finish(fg.rss_str(pretty=True), plain.char_refs)

@@ -33,6 +33,7 @@ from feedsvc.cache import FeedCache
 from feedsvc.db import Database, Unreachable
 from feedsvc.feedquery import build_feed
 from feedsvc.feeds import FORMATS, OPML_CONTENT_TYPE, OpmlOutline, render_opml
+from feedsvc.feeds.base import EntryCache
 from feedsvc.models import Category
 from feedsvc.scopes import MAX_CATEGORY_SLUG, OPML_SCOPE, Scope, valid_segment
 from feedsvc.site import Site
@@ -114,6 +115,9 @@ class FeedServer:
         self.max_age: int = config["FEED_MAX_AGE"]
         self.render_wait: float = config["RENDER_LOCK_WAIT"]
         self.languages = frozenset(site.languages)
+        # Entries rendered before, so a render after a write builds only what changed; none when
+        # caching is off, so that every render then starts from scratch.
+        self.entries: EntryCache | None = EntryCache() if cache.enabled else None
         # Last good copy of each representation, for stale-if-error (bounded).
         self._last: OrderedDict[str, _Copy] = OrderedDict()
         self._last_max = 512
@@ -325,7 +329,7 @@ class FeedServer:
             category_id=category_id,
             category_name=category_name,
         )
-        return FORMATS[req.fmt].render(feed)
+        return FORMATS[req.fmt].render(feed, self.entries)
 
     def _render_opml(self, conn: Any, state: feedstate.State) -> bytes:
         the_site = self.site
