@@ -21,7 +21,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     config_module.finalize(app.config, app.instance_path)  # type: ignore[arg-type]
 
-    from feedsvc import api, cache, cli, db, health, site
+    from feedsvc import api, cache, cli, db, health, metrics, site
     from feedsvc.public import feeds, pages
 
     site.init_app(app)
@@ -29,6 +29,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     cache.init_app(app)
     api.init_app(app)
     app.register_blueprint(health.bp)
+    metrics.init_app(app)
     app.register_blueprint(feeds.bp)
     app.register_blueprint(pages.bp)
     cli.init_app(app)
@@ -40,4 +41,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["feedsvc.server"] = server
     # Feed polls are answered before Flask is entered; everything else goes on to Flask.
     app.wsgi_app = serve_wsgi(server, app.wsgi_app)  # type: ignore[method-assign]
+    # Outermost: request id, request counters and the access line cover the fast path too.
+    app.wsgi_app = metrics.instrument(app.wsgi_app)  # type: ignore[method-assign]
     return app

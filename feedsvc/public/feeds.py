@@ -20,6 +20,7 @@ def _serve(**_route: str) -> Response:
     answer = server().answer_environ(request.environ)
     if answer is None:  # pragma: no cover - the routes only match feed paths
         return Response(status=404)
+    request.environ["feedsvc.cache"] = answer.cache
     return Response(answer.body, status=answer.status, headers=answer.headers)
 
 
