@@ -7,7 +7,7 @@ WORKERS ?= 2
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed
 
-.PHONY: install run test test-fast test-slow lint bench bench-quick wrk reliability reliability-quick writers
+.PHONY: install run test test-fast test-slow lint bench bench-quick wrk nginx reliability reliability-quick writers
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ test: $(STAMP) lint test-fast test-slow
 wrk:
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; } || \
 		echo "wrk could not be installed; the bench will use its Python load generator"
+
+# nginx, for the tested front in deploy/ (tests/test_front.py runs its own master process; the
+# system service is never started). nginx-light is enough; the full package where it is missing.
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
+		{ apt-get update -qq && { apt-get install -y -qq nginx-light || apt-get install -y -qq nginx; }; } || \
+		echo "nginx could not be installed; tests/test_front.py will skip"
 
 bench: $(STAMP) wrk
 	$(BIN)/python bench/run.py

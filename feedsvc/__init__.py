@@ -26,7 +26,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Before anything logs, and before Flask's app.logger would add a stderr handler of its own.
     configure_logging(app)
 
-    from feedsvc import api, cache, cli, db, health, site
+    from feedsvc import api, cache, cli, db, health, metrics, site
     from feedsvc.public import feeds, pages
 
     site.init_app(app)
@@ -34,6 +34,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     cache.init_app(app)
     api.init_app(app)
     app.register_blueprint(health.bp)
+    metrics.init_app(app)
     app.register_blueprint(feeds.bp)
     app.register_blueprint(pages.bp)
     cli.init_app(app)
@@ -46,4 +47,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Feed polls are answered before Flask is entered; everything else goes on to Flask.
     app.extensions["feedsvc.flask_wsgi"] = app.wsgi_app  # Flask alone, for tests that compare the two
     app.wsgi_app = serve_wsgi(server, app.wsgi_app)  # type: ignore[method-assign]
+    # Outermost: request id, request counters and the access line cover the fast path too.
+    app.wsgi_app = metrics.instrument(app.wsgi_app)  # type: ignore[method-assign]
     return app

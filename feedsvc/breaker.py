@@ -25,6 +25,8 @@ class Breaker:
         self._probing = False
         self.failures = 0
         self.opened = 0  # times it opened, for metrics and tests
+        # Called outside the lock with "failure", "open" or "close" (metrics); must not raise.
+        self.observers: list[Callable[[str], None]] = []
 
     @property
     def is_open(self) -> bool:
@@ -50,6 +52,7 @@ class Breaker:
             self._open_until, self._probing, self.failures = None, False, 0
         if was_open:
             log.warning("%s is back: calling it again", self.name)
+            self._notify("close")
 
     def failure(self, reason: str = "") -> None:
         with self._lock:
@@ -59,10 +62,16 @@ class Breaker:
             self._probing = False
             if first:
                 self.opened += 1
+        self._notify("failure")
         if first:  # logged once per outage, not once per request
             log.error(
                 "%s unavailable (%s): not calling it for %.1f s at a time", self.name, reason, self.window
             )
+            self._notify("open")
+
+    def _notify(self, what: str) -> None:
+        for observer in self.observers:
+            observer(what)
 
     def retry_after(self) -> int:
         """Whole seconds a client should wait before trying again."""

@@ -40,7 +40,7 @@ tokens = AppGroup("tokens", help="API tokens.")
     "--right",
     "rights",
     multiple=True,
-    type=click.Choice(["posts", "categories", "sources", "read"]),
+    type=click.Choice(["posts", "categories", "sources", "read", "metrics"]),
     help="Repeat for several; default: posts, categories and sources.",
 )
 def tokens_create(name: str, rights: tuple[str, ...]) -> None:

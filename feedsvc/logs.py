@@ -24,8 +24,14 @@ OTHERS_LEVEL = logging.WARNING  # other libraries' INFO (SQLAlchemy, httpx…) i
 _configured: list[logging.Handler] = []  # the handlers installed, once per process
 
 
+# Attributes every LogRecord has; anything else on a record came from ``extra=`` (request and fetch
+# fields of the access and fetch lines) and is written as a field of its own.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, and the traceback as a string."""
+    """One JSON object per line: time, level, logger, message, the fields given with ``extra=``,
+    and the traceback as a string."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -35,6 +41,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "process": record.process,
         }
+        for name, value in vars(record).items():
+            if name not in _STANDARD and not name.startswith("_"):
+                entry.setdefault(name, value)
         if record.exc_info:
             entry["exc_info"] = self.formatException(record.exc_info)
         if record.stack_info:

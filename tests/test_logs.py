@@ -67,6 +67,30 @@ def test_json_format_is_one_object_per_line() -> None:
     assert entry["time"].endswith("+00:00") and "KeyError: 'gone'" in entry["exc_info"]
 
 
+def test_json_access_line_carries_the_request_fields(client) -> None:  # type: ignore[no-untyped-def]
+    """One line per request, fast path included: request id, route, status, duration, bytes, cache."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    access = logging.getLogger("feedsvc.access")
+    keep, level = Keep(), access.level
+    access.addHandler(keep)
+    access.setLevel(logging.INFO)
+    try:
+        response = client.get("/feed.json", headers={"X-Request-Id": "req-42"})
+    finally:
+        access.removeHandler(keep)
+        access.setLevel(level)
+    assert response.headers["X-Request-Id"] == "req-42"
+    entry = json.loads(logs.make_formatter("json").format(records[-1]))
+    assert entry["request_id"] == "req-42" and entry["status"] == 200
+    for name in ("route", "duration_ms", "bytes", "cache"):
+        assert name in entry, entry
+
+
 APP_WITH_ERRORS = textwrap.dedent("""
     import warnings
 

@@ -17,7 +17,8 @@ from werkzeug.exceptions import Forbidden, Unauthorized
 from feedsvc import db
 from feedsvc.models import ApiToken
 
-RIGHTS = ("posts", "categories", "sources", "read")
+# "metrics": scraping /metrics (operators' monitoring), nothing else; "read" does not include it.
+RIGHTS = ("posts", "categories", "sources", "read", "metrics")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -31,7 +32,8 @@ def create_token(session: Session, name: str, rights: list[str]) -> str:
     return token
 
 
-def _current_rights() -> list[str]:
+def current_rights() -> list[str]:
+    """The rights of the request's bearer token (401 without a valid one)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -57,7 +59,7 @@ def require(right: str) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            rights = _current_rights()
+            rights = current_rights()
             reading = request.method in {"GET", "HEAD"}
             if right not in rights and not (reading and "read" in rights):
                 raise Forbidden(f"this token lacks the {right!r} right")

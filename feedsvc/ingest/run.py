@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from feedsvc import metrics
 from feedsvc.ingest import claims, schedule
 from feedsvc.ingest.fetch import fetch
 from feedsvc.ingest.parse import ParsedFeed, ParseError, parse_feed
@@ -71,13 +72,22 @@ def ingest_source(
     if not claimed and not claims.claim(session, source_id, owner, started, settings.lease_seconds):
         return IngestResult(source_id, "busy", error="another worker is fetching this source")
     try:
-        return _ingest(session, source_id, owner, settings, started)
+        result = _ingest(session, source_id, owner, settings, started)
     except Exception as exc:  # the worker must survive anything a partner sends
         log.exception("ingesting source %s failed", source_id)
         session.rollback()
         result = IngestResult(source_id, "error", error=f"internal error: {type(exc).__name__}: {exc}"[:500])
         _record_failure(session, source_id, owner, settings, result, started)
-        return result
+    metrics.fetch_done(
+        result.outcome,
+        (utcnow() - started).total_seconds(),
+        result.new,
+        result.updated,
+        source_id=source_id,
+        status=result.status,
+        error=result.error,
+    )
+    return result
 
 
 def _ingest(

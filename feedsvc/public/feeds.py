@@ -32,6 +32,7 @@ def _serve(**_route: str) -> WerkzeugResponse:
     answer = server().answer_environ(request.environ)
     if answer is None:  # pragma: no cover - the routes only match feed paths
         return Response(status=404)
+    request.environ["feedsvc.cache"] = answer.cache
     response = _AsAnswered(answer.body, status=answer.status)
     response.headers = Headers(answer.headers)  # exactly these: no default type or length added
     return response

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import Headers
 from werkzeug.http import http_date, is_resource_modified, parse_accept_header, quote_etag
 
-from feedsvc import feedstate, write
+from feedsvc import feedstate, metrics, write
 from feedsvc.cache import FeedCache
 from feedsvc.db import Database, Unreachable
 from feedsvc.feedquery import build_feed
@@ -89,6 +89,7 @@ class Answer:
     status: int
     headers: Headers
     body: bytes
+    cache: str | None = None  # hit, miss or stale: where a feed body came from (for the access log)
 
     @property
     def status_line(self) -> str:
@@ -195,9 +196,16 @@ class FeedServer:
         key = self._cache_key(req, state)
         body = self.cache.get(key)
         if body is None:
+            metrics.CACHE_MISS.inc()
             body = self._render_once(req, state, key)
+            outcome = "miss"
+        else:
+            metrics.CACHE_HIT.inc()
+            outcome = "hit"
         self._remember(req, state, body)
-        return self._ok(req, headers, body, key)
+        answer = self._ok(req, headers, body, key)
+        answer.cache = outcome
+        return answer
 
     def _stale(self, req: FeedRequest) -> Answer:
         copy = self._last_copy(req)
@@ -210,9 +218,12 @@ class FeedServer:
         age = max(0, int(time.time() - copy.state.modified_at.timestamp()))
         headers["Age"] = str(age)
         headers[STALE_HEADER] = "database-unavailable"
+        metrics.CACHE_STALE.inc()
         if not self._modified(req, headers, copy.state):
-            return Answer(304, headers, b"")
-        return self._ok(req, headers, copy.body, None)
+            return Answer(304, headers, b"", "stale")
+        answer = self._ok(req, headers, copy.body, None)
+        answer.cache = "stale"
+        return answer
 
     def _ok(self, req: FeedRequest, headers: Headers, body: bytes, key: str | None) -> Answer:
         if req.gzip:
@@ -295,7 +306,9 @@ class FeedServer:
             return self._render_and_store(req, state, key)
 
     def _render_and_store(self, req: FeedRequest, state: feedstate.State, key: str) -> bytes:
+        started = time.perf_counter()
         body = self.db.read(lambda conn: self._render(conn, req, state))
+        metrics.observe_render(req.fmt, time.perf_counter() - started)
         if isinstance(body, Problem):
             raise _RenderProblem(body)
         self.cache.set(key, body)
@@ -417,6 +430,7 @@ def serve_wsgi(server: FeedServer, wsgi_app: Callable[..., Any]) -> Callable[...
             answer = server.error(Problem(500, "internal_error", "internal error"))
         if answer is None:
             return wsgi_app(environ, start_response)
+        environ["feedsvc.cache"] = answer.cache
         start_response(answer.status_line, answer.headers.to_wsgi_list())
         if environ.get("REQUEST_METHOD") == "HEAD" or not answer.body:
             return []
