@@ -21,8 +21,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     config_module.finalize(app.config, app.instance_path)  # type: ignore[arg-type]
 
-    from feedsvc import api, cache, cli, db, health, site
+    from feedsvc import api, cache, cli, db, health, sanitize, site
     from feedsvc.public import feeds, pages
+
+    # Partner HTML is cleaned deep inside parsing, away from any app: the one process-wide setting.
+    sanitize.configure(embed_hosts=app.config["EMBED_HOST_LIST"])
 
     site.init_app(app)
     db.init_app(app)
