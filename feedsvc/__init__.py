@@ -26,8 +26,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Before anything logs, and before Flask's app.logger would add a stderr handler of its own.
     configure_logging(app)
 
-    from feedsvc import api, cache, cli, db, health, metrics, site
+    from feedsvc import api, cache, cli, db, health, metrics, sanitize, site
     from feedsvc.public import feeds, pages
+
+    # Partner HTML is cleaned deep inside parsing, away from any app: the one process-wide setting.
+    sanitize.configure(embed_hosts=app.config["EMBED_HOST_LIST"])
 
     site.init_app(app)
     db.init_app(app)

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from feedsvc.sanitize import DEFAULT_EMBED_HOSTS
+
 # Name in the environment (FEEDSVC_<NAME>) → (config key, converter).
 _ENV: dict[str, tuple[str, Any]] = {
     "DATABASE_URL": ("DATABASE_URL", str),
@@ -44,6 +46,8 @@ _ENV: dict[str, tuple[str, Any]] = {
         "FETCH_ALLOW_NETWORKS",
         lambda v: tuple(p.strip() for p in v.split(",") if p.strip()),
     ),
+    # Hosts whose iframes partner HTML keeps (sandboxed), e.g. "www.youtube.com,player.vimeo.com".
+    "EMBED_HOSTS": ("EMBED_HOSTS", str),
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -87,6 +91,7 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_TIMEOUT": 0.05,  # connect and socket timeout of every Redis call
     "REDIS_BREAKER_SECONDS": 2.0,
     "RENDER_LOCK_WAIT": 0.5,  # how long a poll waits for another process's render of the same version
+    "EMBED_HOSTS": ",".join(DEFAULT_EMBED_HOSTS),
 }
 
 
@@ -118,6 +123,10 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"FEEDSVC_TIMEZONE: unknown time zone {config['TIMEZONE']!r}") from exc
     config.setdefault("SECRET_KEY", os.urandom(16).hex())
+    hosts = config["EMBED_HOSTS"]
+    if isinstance(hosts, str):
+        hosts = hosts.split(",")
+    config["EMBED_HOST_LIST"] = tuple(h.strip().lower() for h in hosts if h.strip())
 
 
 def normalize_database_url(url: str) -> str:

@@ -7,9 +7,19 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, Select, bindparam, select
 
-from feedsvc.feeds.model import Alternate, Category, Feed, Image, Item, SourceRef
+from feedsvc.feeds.model import (
+    Alternate,
+    Category,
+    Credit,
+    Enclosure,
+    Feed,
+    Image,
+    Item,
+    SourceRef,
+    Thumbnail,
+)
 from feedsvc.models import Category as CategoryRow
-from feedsvc.models import Post, PostCategory, Source
+from feedsvc.models import Post, PostCategory, PostEnclosure, Source
 from feedsvc.scopes import Scope
 from feedsvc.site import Site
 
@@ -17,6 +27,7 @@ _P = Post.__table__.c
 _PC = PostCategory.__table__.c
 _C = CategoryRow.__table__.c
 _S = Source.__table__.c
+_E = PostEnclosure.__table__.c
 
 _ITEM_COLUMNS = (
     _P.id,
@@ -34,8 +45,11 @@ _ITEM_COLUMNS = (
     _P.published_at,
     _P.updated_at,
     _P.translation_group,
+    _P.rights,
+    _P.media_credits,
     _S.name.label("source_name"),
     _S.url.label("source_url"),
+    _S.home_url.label("source_home_url"),
 )
 
 
@@ -64,6 +78,11 @@ _CATEGORIES_OF = (
     .join(CategoryRow.__table__, _C.id == _PC.category_id)
     .where(_PC.post_id.in_(bindparam("ids", expanding=True)))
     .order_by(_PC.post_id, _C.slug)
+)
+_ENCLOSURES_OF = (
+    select(PostEnclosure.__table__)
+    .where(_E.post_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_E.post_id, _E.position)
 )
 _TRANSLATIONS = (
     select(_P.id, _P.language, _P.slug, _P.url, _P.title, _P.translation_group)
@@ -94,10 +113,46 @@ def load_items(conn: Connection, site: Site, scope: Scope, limit: int, category_
     if groups:
         for t in conn.execute(_TRANSLATIONS, {"groups": list(groups)}):
             translations[t.translation_group].append(t)
-    return [_item(site, r, cats.get(r.id, ()), translations.get(r.translation_group, ())) for r in rows]
+    enclosures: dict[int, list[Enclosure]] = defaultdict(list)
+    # Only partner items have media files beyond their image (our posts have just that).
+    partner_ids = [r.id for r in rows if r.source_url is not None]
+    if partner_ids:
+        for e in conn.execute(_ENCLOSURES_OF, {"ids": partner_ids}):
+            enclosures[e.post_id].append(_enclosure(e))
+    return [
+        _item(
+            site, r, cats.get(r.id, ()), translations.get(r.translation_group, ()), enclosures.get(r.id, ())
+        )
+        for r in rows
+    ]
 
 
-def _item(site: Site, r: Row, cats: object, group: object) -> Item:
+def _credits(stored: object) -> tuple[Credit, ...]:
+    if not isinstance(stored, list):
+        return ()
+    return tuple(
+        Credit(c["name"], c.get("role"), c.get("scheme"))
+        for c in stored
+        if isinstance(c, dict) and c.get("name")
+    )
+
+
+def _enclosure(e: Row) -> Enclosure:
+    return Enclosure(
+        url=e.url,
+        mime_type=e.type,
+        length=e.length or 0,
+        medium=e.medium,
+        width=e.width,
+        height=e.height,
+        thumbnail=Thumbnail(e.thumbnail_url, e.thumbnail_width, e.thumbnail_height)
+        if e.thumbnail_url
+        else None,
+        credits=_credits(e.media_credits),
+    )
+
+
+def _item(site: Site, r: Row, cats: object, group: object, enclosures: object = ()) -> Item:
     lang = r.language
     return Item(
         guid=f"urn:uuid:{r.uid}",
@@ -123,7 +178,10 @@ def _item(site: Site, r: Row, cats: object, group: object) -> Item:
             for t in group  # type: ignore[attr-defined]
             if t.id != r.id
         ),
-        source=SourceRef(r.source_name, r.source_url) if r.source_name else None,
+        source=SourceRef(r.source_name, r.source_url, r.source_home_url) if r.source_name else None,
+        enclosures=tuple(enclosures),  # type: ignore[arg-type]
+        rights=r.rights,
+        credits=_credits(r.media_credits),
     )
 
 

@@ -90,6 +90,9 @@ class Post(Base):
     source_id: Mapped[int | None] = mapped_column(
         ForeignKey("sources.id", ondelete="SET NULL", name="fk_posts_source_id"), index=True
     )
+    # Partner items: their rights statement and Media RSS credits of the item as a whole.
+    rights: Mapped[str | None] = mapped_column(Text)
+    media_credits: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
 
     categories: Mapped[list[Category]] = relationship(
         secondary="post_categories", lazy="selectin", order_by="Category.slug", viewonly=True
@@ -111,6 +114,25 @@ class PostCategory(Base):
     language: Mapped[str] = mapped_column(String(16))
     published_at: Mapped[datetime]
     visible: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class PostEnclosure(Base):
+    """A media file of a post (audio, video, image, document), in the partner's order."""
+
+    __tablename__ = "post_enclosures"
+
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(String(100))  # MIME type, always known (guessed when not given)
+    length: Mapped[int] = mapped_column(BigInteger, default=0)  # bytes; 0 when unknown
+    medium: Mapped[str] = mapped_column(String(16))  # Media RSS: image, audio, video, document, executable
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    thumbnail_url: Mapped[str | None] = mapped_column(Text)
+    thumbnail_width: Mapped[int | None] = mapped_column(Integer)
+    thumbnail_height: Mapped[int | None] = mapped_column(Integer)
+    media_credits: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)  # [{name, role, scheme}]
 
 
 class FeedState(Base):
@@ -149,6 +171,7 @@ class Source(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     url: Mapped[str] = mapped_column(Text)
     name: Mapped[str] = mapped_column(String(200))
+    home_url: Mapped[str | None] = mapped_column(Text)  # the partner's site, as its feed says
     host: Mapped[str] = mapped_column(String(255), index=True)  # politeness is per host
     language: Mapped[str] = mapped_column(String(16))
     category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id", ondelete="SET NULL"))

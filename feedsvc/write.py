@@ -1,11 +1,11 @@
-"""The one way to write: every insert, update and delete of posts, their category rows, categories and
-feed versions happens here, for the API, ingestion and the demo loader alike.
+"""The one way to write: every insert, update and delete of posts, their category rows and enclosures,
+categories and feed versions happens here, for the API, ingestion and the demo loader alike.
 
 Callers prepare values (validated, cleaned) and call these functions inside a session; the functions
 record which feed scopes and posts they touched. At commit the session's hooks bump every touched
 scope *last*, in sorted order, and after the commit one ``FeedsChanged`` event goes to the listeners
 (hub pings, cache purges, metrics). Every write transaction therefore takes its locks in one order:
-sources, categories, posts, category rows, feed versions. ``run`` retries, a bounded number of
+sources, categories, posts, category rows, enclosures, feed versions. ``run`` retries, a bounded number of
 times, a transaction the database aborted for a deadlock or a serialization failure.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -26,7 +26,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from feedsvc import feedstate
 from feedsvc.errors import Conflict
-from feedsvc.models import Category, Post, PostCategory, SourceItem, utcnow
+from feedsvc.models import Category, Post, PostCategory, PostEnclosure, Source, SourceItem, utcnow
 from feedsvc.scopes import OPML_SCOPE, scopes_for
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ T = TypeVar("T")
 _POSTS = Post.__table__
 _LINKS = PostCategory.__table__
 _CATEGORIES = Category.__table__
+_ENCLOSURES = PostEnclosure.__table__
 # Deadlock detected, serialization failure: the database undid the whole transaction; run it again.
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}
 
@@ -227,13 +228,36 @@ def show_with(session: Session, posts: Iterable[Post]) -> None:
         mark(session, _post_scopes(p.language, [c.slug for c in p.categories], p.visible), [p.id])
 
 
+Enclosure = Mapping[str, Any]  # post_enclosures columns but post_id and position
+
+
+def _enclosure_rows(post_id: int, enclosures: Sequence[Enclosure]) -> list[dict[str, Any]]:
+    return [{**e, "post_id": post_id, "position": i} for i, e in enumerate(enclosures)]
+
+
+def _put_enclosures(session: Session, by_post: Mapping[int, Sequence[Enclosure]], *, replace: bool) -> None:
+    if replace and by_post:
+        session.execute(delete(_ENCLOSURES).where(_ENCLOSURES.c.post_id.in_(list(by_post))))
+    rows = [row for post_id, encs in by_post.items() for row in _enclosure_rows(post_id, encs)]
+    if rows:
+        session.execute(insert(_ENCLOSURES), rows)
+
+
+def replace_enclosures(session: Session, post_id: int, enclosures: Sequence[Enclosure]) -> None:
+    """A post's media files become ``enclosures``, in this order; the feeds showing it change."""
+    _put_enclosures(session, {post_id: enclosures}, replace=True)
+    mark(session, _scopes_of_posts(session, [post_id]), [post_id])
+
+
 def insert_posts(
     session: Session,
     rows: list[dict[str, Any]],
     categories: list[list[tuple[int, str]]],
+    enclosures: list[Sequence[Enclosure]] | None = None,
 ) -> list[int]:
     """Bulk insert (ingestion, demo loader): ``rows`` are posts columns, ``categories`` per row
-    (id, slug) pairs. A fixed handful of statements, whatever the count."""
+    (id, slug) pairs, ``enclosures`` per row its media files. A fixed handful of statements,
+    whatever the count."""
     if not rows:
         return []
     if all("id" in row for row in rows):
@@ -254,6 +278,8 @@ def insert_posts(
         scopes |= _post_scopes(row["language"], [s for _, s in cats], row["visible"])
     if links:
         session.execute(insert(_LINKS), links)
+    if enclosures:
+        _put_enclosures(session, dict(zip(ids, enclosures, strict=True)), replace=False)
     mark(session, scopes, ids)
     return ids
 
@@ -263,8 +289,10 @@ def update_post_row(
     post_id: int,
     values: dict[str, Any],
     categories: list[tuple[int, str]],
+    enclosures: Sequence[Enclosure] | None = None,
 ) -> None:
-    """Bulk-path update of one post by id (ingestion): new values, new category rows."""
+    """Bulk-path update of one post by id (ingestion): new values, new category rows and, when
+    ``enclosures`` is given, new media files (None keeps them)."""
     old = session.execute(
         select(_POSTS.c.language, _POSTS.c.visible, _POSTS.c.published_at).where(_POSTS.c.id == post_id)
     ).first()
@@ -280,6 +308,8 @@ def update_post_row(
         session.execute(
             insert(_LINKS), _link_rows(post_id, language, published, visible, [c for c, _ in categories])
         )
+    if enclosures is not None:
+        _put_enclosures(session, {post_id: enclosures}, replace=True)
     mark(
         session,
         _post_scopes(old.language, old_slugs, old.visible)
@@ -363,6 +393,16 @@ def detach_source(session: Session, source_id: int) -> None:
         return
     session.execute(update(_POSTS).where(_POSTS.c.id.in_(ids)).values(source_id=None))
     mark(session, _scopes_of_posts(session, ids), ids)
+
+
+def set_source_home(session: Session, source: Source, home_url: str | None) -> None:
+    """Record the partner's home page (named in the atom:source and ``_source`` of its items); the
+    feeds showing its items change when it does."""
+    if source.home_url == home_url:
+        return
+    source.home_url = home_url
+    post_ids = list(session.scalars(select(_POSTS.c.id).where(_POSTS.c.source_id == source.id)))
+    mark(session, _scopes_of_posts(session, post_ids), post_ids)
 
 
 # -- categories and feed versions -----------------------------------------------------------------

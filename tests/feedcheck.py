@@ -97,6 +97,7 @@ ATOM_LINK_RELATIONS = frozenset(
     via""".split()
 )
 MEDIA_MEDIUMS = frozenset({"image", "audio", "video", "document", "executable"})
+MEDIA_CONTENT_CHILDREN = (f"{{{MEDIA}}}thumbnail", f"{{{MEDIA}}}credit")
 
 _ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:(//)?[0-9A-Za-z;/?:@&=+$.\-_!~*'()%,#]+$")
 _HTTP_URL = re.compile(r"^https?://[A-Za-z0-9.\-]+(:\d+)?(/|$)", re.I)
@@ -397,10 +398,13 @@ def check_html(fragment: str, where: str, problems: Problems) -> None:
             elif name not in SAFE_ATTRIBUTES and not name.startswith("data-"):
                 _add(problems, "SecurityRiskAttr", where, f"{tag}@{name}")
             if name in URL_ATTRIBUTES:
-                check_uri(value, f"{where} {tag}@{name}", problems)
+                # What a reader loads by itself (images, players, their posters) must be http(s).
+                check_uri(value, f"{where} {tag}@{name}", problems, http=name in ("src", "poster"))
             elif name == "srcset":
-                for candidate in filter(None, (c.strip() for c in value.split(","))):
-                    check_uri(candidate.split()[0], f"{where} {tag}@srcset", problems)
+                for candidate in filter(None, (c.strip() for c in re.split(r",\s+|,$", value))):
+                    check_uri(candidate.split()[0], f"{where} {tag}@srcset", problems, http=True)
+            if name == "autoplay":
+                _add(problems, "Autoplay", where, f"<{tag}> must not play by itself")
 
 
 # --- XML documents -----------------------------------------------------------------------------
@@ -504,16 +508,71 @@ def _check_attributes(root: etree._Element, attributes: dict[str, Iterable[str]]
                 _add(problems, "UnexpectedAttribute", _where(node), name)
 
 
-def _check_media(element: etree._Element, problems: Problems) -> None:
+def _positive_attribute(element: etree._Element, name: str, problems: Problems) -> None:
+    value = element.get(name)
+    if value is not None and not (value.isdigit() and int(value) > 0):
+        _add(problems, "InvalidPositiveInteger", f"{_where(element)}@{name}", repr(value))
+
+
+def _check_media(element: etree._Element, lines: list[str], problems: Problems) -> None:
     where = _where(element)
-    check_uri(element.get("url"), f"{where}@url", problems)
+    check_uri(element.get("url"), f"{where}@url", problems, http=True)
     check_mime(element.get("type"), f"{where}@type", problems)
     medium = element.get("medium")
     if medium not in MEDIA_MEDIUMS:
         _add(problems, "InvalidMediaMedium", where, repr(medium))
-    size = element.get("fileSize")
-    if size is not None and not (size.isdigit() and int(size) > 0):
-        _add(problems, "InvalidPositiveInteger", f"{where}@fileSize", repr(size))
+    for name in ("fileSize", "width", "height"):
+        _positive_attribute(element, name, problems)
+    _check_children(element, MEDIA_CONTENT_CHILDREN, problems)
+    _check_media_extras(element, lines, problems)
+
+
+def _check_media_extras(element: etree._Element, lines: list[str], problems: Problems) -> None:
+    """media:thumbnail (one, with an http(s) URL and positive sizes) and media:credit (plain text,
+    lower-case role, absolute scheme) under an item, an entry or a media:content."""
+    thumbnails = _children(element, f"{{{MEDIA}}}thumbnail")
+    if len(thumbnails) > 1:
+        _add(problems, "DuplicateElement", _where(thumbnails[1]))
+    for thumbnail in thumbnails:
+        check_uri(thumbnail.get("url"), f"{_where(thumbnail)}@url", problems, http=True)
+        for name in ("width", "height"):
+            _positive_attribute(thumbnail, name, problems)
+        if len(thumbnail) or (thumbnail.text or "").strip():
+            _add(problems, "UnexpectedText", _where(thumbnail))
+    for credit in _children(element, f"{{{MEDIA}}}credit"):
+        cwhere = _where(credit)
+        if not _text(credit):
+            _add(problems, "NotBlank", cwhere)
+        check_plain_text(credit.text or "", cwhere, credit, lines, problems, rss=True)
+        role = credit.get("role")
+        if role is not None and (role != role.lower() or not role.strip()):
+            _add(problems, "InvalidMediaRole", f"{cwhere}@role", f"{role!r}: roles are lower case")
+        if "scheme" in credit.attrib:
+            check_uri(credit.get("scheme"), f"{cwhere}@scheme", problems)
+
+
+def _check_enclosure_choice(
+    where: str, enclosure: etree._Element | None, media: list[etree._Element], problems: Problems
+) -> None:
+    """Our convention: every file once in Media RSS; the RSS enclosure (if any) is the first
+    non-image of them, else the first image."""
+    urls = [m.get("url") for m in media]
+    if len(set(urls)) != len(urls):
+        _add(problems, "DuplicateEnclosure", where, "a media:content URL appears twice")
+    if enclosure is None:
+        if media:
+            _add(problems, "MissingEnclosure", where, "media:content without an RSS enclosure")
+        return
+    if not media:
+        _add(problems, "MissingMediaContent", where, "the enclosure has no media:content")
+        return
+    expected = next((m for m in media if m.get("medium") != "image"), media[0])
+    if enclosure.get("url") != expected.get("url"):
+        _add(problems, "WrongEnclosure", where, f"{enclosure.get('url')!r}, expected {expected.get('url')!r}")
+    if enclosure.get("type") != expected.get("type"):
+        _add(
+            problems, "EnclosureTypeMismatch", where, f"{enclosure.get('type')!r} != {expected.get('type')!r}"
+        )
 
 
 def _check_link_attributes(
@@ -557,12 +616,20 @@ _RSS_ITEM_CHILDREN = [
     f"{{{CONTENT}}}encoded",
     f"{{{DC}}}creator",
     f"{{{DC}}}language",
+    f"{{{DC}}}rights",
     f"{{{ATOM}}}updated",
     f"{{{ATOM}}}link",
     f"{{{MEDIA}}}content",
+    f"{{{MEDIA}}}thumbnail",
+    f"{{{MEDIA}}}credit",
 ]
 _ATOM_LINK_ATTRIBUTES = ("href", "rel", "type", "hreflang", "title", "length")
 _MEDIA_ATTRIBUTES = ("url", "type", "medium", "fileSize", "width", "height", "lang", "isDefault")
+_MEDIA_EXTRA_ATTRIBUTES: dict[str, Iterable[str]] = {
+    f"{{{MEDIA}}}content": _MEDIA_ATTRIBUTES,
+    f"{{{MEDIA}}}thumbnail": ("url", "width", "height"),
+    f"{{{MEDIA}}}credit": ("role", "scheme"),
+}
 _RSS_ATTRIBUTES: dict[str, Iterable[str]] = {
     "rss": ("version",),
     "guid": ("isPermaLink",),
@@ -570,7 +637,7 @@ _RSS_ATTRIBUTES: dict[str, Iterable[str]] = {
     "enclosure": ("url", "length", "type"),
     "source": ("url",),
     f"{{{ATOM}}}link": _ATOM_LINK_ATTRIBUTES,
-    f"{{{MEDIA}}}content": _MEDIA_ATTRIBUTES,
+    **_MEDIA_EXTRA_ATTRIBUTES,
 }
 
 
@@ -671,15 +738,21 @@ def _check_rss_item(
             *"title link description guid pubDate author source comments".split(),
             f"{{{CONTENT}}}encoded",
             f"{{{DC}}}language",
+            f"{{{DC}}}rights",
             f"{{{ATOM}}}updated",
         ],
         problems,
     )
-    enclosures = _children(item, "enclosure") + _children(item, f"{{{MEDIA}}}content")
     if len(_children(item, "enclosure")) > 1:
         _add(problems, "DuplicateEnclosure", where)
-    if len(enclosures) > 2:
-        _add(problems, "DuplicateEnclosure", where, "more than one image")
+    _check_enclosure_choice(
+        where, _one(item, "enclosure", problems), _children(item, f"{{{MEDIA}}}content"), problems
+    )
+    rights = _one(item, f"{{{DC}}}rights", problems)
+    if rights is not None:
+        if not _text(rights):
+            _add(problems, "NotBlank", _where(rights))
+        check_plain_text(rights.text or "", _where(rights), rights, lines, problems, rss=True)
     title = _one(item, "title", problems)
     description = _one(item, "description", problems)
     if title is None and description is None:
@@ -767,7 +840,8 @@ def _check_rss_item(
     for atom_link in _children(item, f"{{{ATOM}}}link"):
         _check_link_attributes(atom_link, lines, problems, rss=True)
     for media in _children(item, f"{{{MEDIA}}}content"):
-        _check_media(media, problems)
+        _check_media(media, lines, problems)
+    _check_media_extras(item, lines, problems)
 
 
 # --- Atom 1.0 ----------------------------------------------------------------------------------
@@ -791,6 +865,8 @@ _ATOM_ENTRY_CHILDREN = [
         ).split()
     ),
     f"{{{MEDIA}}}content",
+    f"{{{MEDIA}}}thumbnail",
+    f"{{{MEDIA}}}credit",
 ]
 _ATOM_ATTRIBUTES: dict[str, Iterable[str]] = {
     _a("link"): _ATOM_LINK_ATTRIBUTES,
@@ -801,7 +877,7 @@ _ATOM_ATTRIBUTES: dict[str, Iterable[str]] = {
     _a("content"): ("type", "src"),
     _a("rights"): ("type",),
     _a("generator"): ("uri", "version"),
-    f"{{{MEDIA}}}content": _MEDIA_ATTRIBUTES,
+    **_MEDIA_EXTRA_ATTRIBUTES,
 }
 _ATOM_METADATA_REQUIRED = ("id", "title", "updated")
 
@@ -987,6 +1063,26 @@ def _check_entry(
     for link, (rel, link_type, _) in zip(links, described, strict=True):
         if rel == "enclosure" and not link_type:
             _add(problems, "MissingTypeAttr", _where(link), "enclosure links need a type")
+    # Our convention: each enclosure link once, and described by a media:content of the same file.
+    enclosure_links = [link for link in links if link.get("rel") == "enclosure"]
+    media = {m.get("url"): m for m in _children(entry, f"{{{MEDIA}}}content")}
+    hrefs = [link.get("href") for link in enclosure_links]
+    if len(set(hrefs)) != len(hrefs):
+        _add(problems, "DuplicateEnclosure", where, "an enclosure link appears twice")
+    if set(hrefs) != set(media):
+        _add(
+            problems,
+            "EnclosureMediaMismatch",
+            where,
+            f"links {sorted(map(str, hrefs))} vs media {sorted(media)}",
+        )
+    for link in enclosure_links:
+        described_by = media.get(link.get("href"))
+        if described_by is not None and described_by.get("type") != link.get("type"):
+            _add(problems, "EnclosureTypeMismatch", _where(link), repr(link.get("type")))
+        if described_by is not None and described_by.get("fileSize") != link.get("length"):
+            _add(problems, "EnclosureLengthMismatch", _where(link), repr(link.get("length")))
+    _check_text_construct(_one(entry, _a("rights"), problems), lines, problems)
 
     for category in _children(entry, _a("category")):
         cwhere = _where(category)
@@ -1025,8 +1121,9 @@ def _check_entry(
         for child in source:
             if child.tag not in _ATOM_FEED_CHILDREN or child.tag == _a("entry"):
                 _add(problems, "UndefinedElement", _where(child))
-    for media in _children(entry, f"{{{MEDIA}}}content"):
-        _check_media(media, problems)
+    for media_content in _children(entry, f"{{{MEDIA}}}content"):
+        _check_media(media_content, lines, problems)
+    _check_media_extras(entry, lines, problems)
 
 
 # --- JSON Feed 1.1 -----------------------------------------------------------------------------
@@ -1040,6 +1137,30 @@ _AUTHOR = {
     "anyOf": [{"required": ["name"]}, {"required": ["url"]}, {"required": ["avatar"]}],
     "patternProperties": _EXTENSIONS,
     "additionalProperties": False,
+}
+_THUMBNAIL = {
+    "type": "object",
+    "required": ["url"],
+    "properties": {
+        "url": _URL,
+        "width": {"type": "integer", "minimum": 1},
+        "height": {"type": "integer", "minimum": 1},
+    },
+    "additionalProperties": False,
+}
+_CREDITS = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1},
+            "role": {"type": "string", "pattern": r"^[^A-Z]+$"},
+            "scheme": _URL,
+        },
+        "additionalProperties": False,
+    },
 }
 JSON_FEED_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -1104,6 +1225,18 @@ JSON_FEED_SCHEMA: dict[str, Any] = {
                             "title": {"type": "string"},
                             "size_in_bytes": {"type": "integer", "minimum": 1},
                             "duration_in_seconds": {"type": "number", "minimum": 0},
+                            "_media": {
+                                "type": "object",
+                                "minProperties": 1,
+                                "properties": {
+                                    "medium": {"enum": sorted(MEDIA_MEDIUMS)},
+                                    "width": {"type": "integer", "minimum": 1},
+                                    "height": {"type": "integer", "minimum": 1},
+                                    "thumbnail": _THUMBNAIL,
+                                    "credits": _CREDITS,
+                                },
+                                "additionalProperties": False,
+                            },
                         },
                         "patternProperties": _EXTENSIONS,
                         "additionalProperties": False,
@@ -1122,8 +1255,24 @@ JSON_FEED_SCHEMA: dict[str, Any] = {
                 },
                 "_source": {
                     "type": "object",
-                    "required": ["name", "feed_url"],
-                    "properties": {"name": {"type": "string", "minLength": 1}, "feed_url": _URL},
+                    "required": ["title", "feed_url"],
+                    "properties": {
+                        "title": {"type": "string", "minLength": 1},
+                        "feed_url": _URL,
+                        "home_page_url": _URL,
+                    },
+                    "additionalProperties": False,
+                },
+                "_rights": {
+                    "type": "object",
+                    "required": ["text"],
+                    "properties": {"text": {"type": "string", "minLength": 1}},
+                    "additionalProperties": False,
+                },
+                "_media": {
+                    "type": "object",
+                    "required": ["credits"],
+                    "properties": {"credits": _CREDITS},
                     "additionalProperties": False,
                 },
             },
@@ -1148,10 +1297,15 @@ def _json_urls(document: dict[str, Any]) -> Iterable[tuple[str, str]]:
                 yield f"items[{index}].{key}", item[key]
         for number, attachment in enumerate(item.get("attachments", [])):
             yield f"items[{index}].attachments[{number}].url", attachment.get("url")
+            thumbnail = attachment.get("_media", {}).get("thumbnail")
+            if thumbnail:
+                yield f"items[{index}].attachments[{number}]._media.thumbnail.url", thumbnail.get("url")
         for language, translation in item.get("_translations", {}).items():
             yield f"items[{index}]._translations.{language}.url", translation.get("url")
         if "_source" in item:
             yield f"items[{index}]._source.feed_url", item["_source"].get("feed_url")
+            if "home_page_url" in item["_source"]:
+                yield f"items[{index}]._source.home_page_url", item["_source"]["home_page_url"]
 
 
 def check_json_feed(data: bytes, self_url: str | None = None) -> Problems:

@@ -55,3 +55,19 @@ class StatementCounter:
 
     def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.statements.append(statement)
+
+
+def fetch_now(api: Api, source_id: int) -> dict[str, Any]:
+    """Fetch-now as an operator sees it: the API queues it, one worker pass fetches, the API reports
+    the result (with the source's state under "source")."""
+    from feedsvc.ingest import worker
+    from feedsvc.ingest.settings import ingest_settings
+
+    queued = api.post(f"/api/sources/{source_id}/fetch")
+    assert queued.status_code == 202, queued.get_json()
+    with api.client.application.app_context():
+        # batch=1: the requested source comes first, so exactly it is fetched.
+        worker.run(ingest_settings(), batch=1, max_passes=1, idle_sleep=0)
+    status = api.get(queued.headers["Location"])
+    assert status.status_code == 200 and status.get_json()["state"] == "done", status.get_json()
+    return {**status.get_json()["result"], "source": status.get_json()["source"]}

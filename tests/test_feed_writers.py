@@ -362,7 +362,7 @@ def test_json_round_trip() -> None:
             a.language: {"url": a.url, "title": a.title} for a in item.alternates
         }
         if item.source is not None:
-            assert data["_source"] == {"name": item.source.name, "feed_url": item.source.url}
+            assert data["_source"] == {"title": item.source.name, "feed_url": item.source.url}
 
 
 def _guids(format_name: str, data: bytes) -> list[str]:

@@ -177,6 +177,7 @@ def test_polls_of_cached_feeds_never_enter_flask(
     post(api)
     first = client.get("/ru/events/feed.rss")  # rendered and cached through the app
     zipped = client.get("/ru/events/feed.rss", headers={"Accept-Encoding": "gzip"})
+
     def no_flask(*_args: object) -> None:
         raise AssertionError("the poll went through Flask")
 

@@ -18,10 +18,8 @@ from sqlalchemy import func, select
 from werkzeug import Response as WResponse
 
 from feedsvc import db
-from feedsvc.ingest import worker
-from feedsvc.ingest.settings import ingest_settings
 from feedsvc.models import FeedState, Post, SourceItem
-from tests.helpers import Api, make_token
+from tests.helpers import Api, fetch_now, make_token
 
 FIXTURES = Path(__file__).parent / "fixtures" / "partners"
 RSS = "application/rss+xml; charset=utf-8"
@@ -49,16 +47,7 @@ def add_source(api: Api, url: str, **fields: Any) -> dict:
 
 
 def fetch(api: Api, source_id: int) -> dict:
-    """Fetch-now as an operator sees it: the API queues, one worker pass fetches, the API reports."""
-    response = api.post(f"/api/sources/{source_id}/fetch")
-    assert response.status_code == 202, response.get_json()
-    app = api.client.application
-    with app.app_context():
-        # batch=1: the requested source comes first, so exactly it is fetched, as before.
-        worker.run(ingest_settings(), batch=1, max_passes=1, idle_sleep=0)
-    status = api.get(response.headers["Location"])
-    assert status.status_code == 200 and status.get_json()["state"] == "done", status.get_json()
-    return {**status.get_json()["result"], "source": status.get_json()["source"]}
+    return fetch_now(api, source_id)
 
 
 def stored(app: Flask, source_id: int) -> list[Post]:

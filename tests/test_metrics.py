@@ -17,20 +17,7 @@ from pytest_httpserver import HTTPServer
 
 from feedsvc import db
 from feedsvc.models import SourceHost, utcnow
-from tests.helpers import Api, make_token
-
-
-def fetch_now(api: Api, source_id: int) -> dict[str, Any]:
-    """Fetch-now as an operator sees it: the API queues, one worker pass fetches, the API reports."""
-    from feedsvc.ingest import worker
-    from feedsvc.ingest.settings import ingest_settings
-
-    queued = api.post(f"/api/sources/{source_id}/fetch")
-    assert queued.status_code == 202, queued.get_json()
-    with api.client.application.app_context():
-        worker.run(ingest_settings(), batch=1, max_passes=1, idle_sleep=0)
-    return api.get(queued.headers["Location"]).get_json()["result"]
-
+from tests.helpers import Api, fetch_now, make_token
 
 FIXTURES = Path(__file__).parent / "fixtures" / "partners"
 ACCESS_FIELDS = {"request_id", "method", "path", "route", "format", "status", "duration_ms", "bytes", "cache"}

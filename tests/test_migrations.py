@@ -48,6 +48,7 @@ def test_upgrade_downgrade_and_models_agree(empty_database: str) -> None:
         "api_tokens",
         "sources",
         "source_items",
+        "post_enclosures",
     } <= tables
     command.downgrade(cfg, "base")
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}

@@ -9,7 +9,17 @@ from __future__ import annotations
 from feedsvc.feeds.atom import AtomWriter
 from feedsvc.feeds.base import FeedWriter
 from feedsvc.feeds.jsonfeed import JsonFeedWriter
-from feedsvc.feeds.model import Alternate, Category, Feed, Image, Item, SourceRef
+from feedsvc.feeds.model import (
+    Alternate,
+    Category,
+    Credit,
+    Enclosure,
+    Feed,
+    Image,
+    Item,
+    SourceRef,
+    Thumbnail,
+)
 from feedsvc.feeds.opml import OPML_CONTENT_TYPE, OpmlOutline, render_opml
 from feedsvc.feeds.rss import RssWriter
 
@@ -29,6 +39,8 @@ __all__ = [
     "Alternate",
     "AtomWriter",
     "Category",
+    "Credit",
+    "Enclosure",
     "Feed",
     "FeedWriter",
     "Image",
@@ -37,6 +49,7 @@ __all__ = [
     "OpmlOutline",
     "RssWriter",
     "SourceRef",
+    "Thumbnail",
     "render_opml",
     "writer_for",
 ]

@@ -1,9 +1,12 @@
 """Atom 1.0 writer, built with feedgen plus a small extension for what feedgen lacks.
 
 feedgen writes the feed head and each entry's id, title, updated, published, author, content,
-main alternate link, summary and categories. The extension adds xml:lang on entries of a mixed
-feed, translations as hreflang alternates, the image (enclosure link and Media RSS) and a complete
-atom:source for partner items, and marks text constructs that look like markup as type="html".
+main alternate link, summary, categories and rights. feedgen's entry ``source()`` is RSS-only, so
+everything else comes from an extension registered with ``FeedGenerator.register_extension`` (its
+public API for elements it lacks): xml:lang on entries of a mixed feed, translations as hreflang
+alternates, every enclosure (an enclosure link with type and length, and Media RSS with medium,
+size, thumbnail and credits), a complete atom:source for partner items (id, title, updated, self and
+home page links), and type="html" on text constructs that look like markup.
 
 feedgen builds Atom elements without a namespace and puts xmlns="…Atom" on the root, so the
 elements added here are un-namespaced as well; only Media RSS has a prefix.
@@ -31,6 +34,7 @@ from feedsvc.feeds.base import (
     escape_html,
     finish,
     looks_like_markup,
+    media_elements,
     prepare,
     rfc3339,
 )
@@ -99,18 +103,15 @@ class _EntryExtension(BaseEntryExtension):
             # Most readers take the first alternate, feedparser the last: the post's own link
             # closes the list again, without hreflang so that no (type, hreflang) pair repeats.
             etree.SubElement(entry, "link", rel="alternate", type=HTML_TYPE, href=item.url)
-        if item.image is not None:
-            image = item.image
-            link = etree.SubElement(entry, "link", rel="enclosure", type=image.mime_type)
-            if image.length > 0:
+        for enclosure in item.enclosures:
+            link = etree.SubElement(entry, "link", rel="enclosure", type=enclosure.mime_type)
+            if enclosure.length > 0:
                 # Optional in Atom, so an unknown size is left out rather than written as 0.
-                link.set("length", str(image.length))
-            link.set("href", image.url)
-            media = etree.SubElement(entry, f"{{{MEDIA_NS}}}content", url=image.url)
-            media.set("type", image.mime_type)
-            media.set("medium", "image")
-            if image.length > 0:
-                media.set("fileSize", str(image.length))
+                link.set("length", str(enclosure.length))
+            link.set("href", enclosure.url)
+        media_elements(entry, item, self.plain)
+        if item.rights and looks_like_markup(item.rights):
+            _text_construct(entry.find("rights"), item.rights)
         if item.source is not None:
             # A source needs id, title and updated; the partner's own feed data is not kept,
             # so its URL serves as id and the item's update time as the last known update.
@@ -119,6 +120,8 @@ class _EntryExtension(BaseEntryExtension):
             _text_construct(etree.SubElement(source, "title"), item.source.name)
             etree.SubElement(source, "updated").text = rfc3339(item.updated)
             etree.SubElement(source, "link", rel="self", href=item.source.url)
+            if item.source.home_url:
+                etree.SubElement(source, "link", rel="alternate", type=HTML_TYPE, href=item.source.home_url)
         return entry
 
 
@@ -176,6 +179,8 @@ class AtomWriter(FeedWriter):
                 entry.content(item.content_html, type="html")
             entry.link(href=item.url, rel="alternate")
             entry.summary(*_text_type(item.summary))
+            if item.rights:
+                entry.rights(item.rights)
             if item.categories:
                 entry.category(
                     [{"term": c.term, "scheme": c.scheme, "label": plain(c.label)} for c in item.categories]

@@ -23,7 +23,7 @@ from urllib.parse import quote, urljoin
 
 from lxml import etree
 
-from feedsvc.feeds.model import Feed, Image, Item
+from feedsvc.feeds.model import Credit, Enclosure, Feed, Image, Item, Thumbnail
 from feedsvc.sanitize import html_to_text
 from feedsvc.text import summarize, xml_safe
 
@@ -454,7 +454,8 @@ class PreparedAlternate:
 @dataclass(frozen=True, slots=True)
 class PreparedSource:
     name: str
-    url: str
+    url: str  # the partner's feed
+    home_url: str | None = None  # the partner's site
 
 
 @dataclass(frozen=True, slots=True)
@@ -473,6 +474,11 @@ class PreparedItem:
     image: Image | None
     alternates: tuple[PreparedAlternate, ...]
     source: PreparedSource | None
+    enclosures: tuple[Enclosure, ...] = ()  # every media file; a post with only an image lists it
+    enclosure: Enclosure | None = None  # the one RSS <enclosure>: see rss_enclosure()
+    thumbnail: Thumbnail | None = None  # the item's picture when no enclosure shows it
+    rights: str | None = None
+    credits: tuple[Credit, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,9 +495,113 @@ class PreparedFeed:
     items: tuple[PreparedItem, ...]
 
 
+MEDIUMS = frozenset({"image", "audio", "video", "document", "executable"})
+_IFRAME = re.compile(r"<iframe\b[^>]*>.*?</iframe>", re.S | re.I)
+_IFRAME_SRC = re.compile(r'\ssrc="([^"]+)"')
+
+
+def rss_enclosure(enclosures: tuple[Enclosure, ...]) -> Enclosure | None:
+    """The enclosure RSS gets (the RSS Profile allows one per item): the first that is not an image,
+    since the audio or video is what the item is about and what podcast clients fetch; else the
+    first image. The others travel as media:content."""
+    return next((e for e in enclosures if e.medium != "image"), enclosures[0] if enclosures else None)
+
+
+def _embed_as_link(match: re.Match[str]) -> str:
+    src = _IFRAME_SRC.search(match.group(0))
+    return f'<a href="{src.group(1)}" rel="noopener noreferrer">{src.group(1)}</a>' if src else ""
+
+
+def embeds_as_links(fragment: str) -> str:
+    """Stored partner HTML keeps sandboxed player iframes for our pages; feed validators call any
+    iframe a security risk and readers drop them, so feeds link to the player instead."""
+    return _IFRAME.sub(_embed_as_link, fragment) if "<iframe" in fragment else fragment
+
+
+def media_elements(parent: etree._Element, item: PreparedItem, plain: Callable[[str], str]) -> None:
+    """Media RSS for an item: a media:content per enclosure (with its thumbnail and credits), then
+    the item's own picture and credits."""
+    for enclosure in item.enclosures:
+        media = etree.SubElement(parent, f"{{{MEDIA_NS}}}content", url=enclosure.url)
+        media.set("type", enclosure.mime_type)
+        media.set("medium", enclosure.medium)
+        if enclosure.length > 0:
+            media.set("fileSize", str(enclosure.length))
+        if enclosure.width:
+            media.set("width", str(enclosure.width))
+        if enclosure.height:
+            media.set("height", str(enclosure.height))
+        _thumbnail_element(media, enclosure.thumbnail)
+        _credit_elements(media, enclosure.credits, plain)
+    _thumbnail_element(parent, item.thumbnail)
+    _credit_elements(parent, item.credits, plain)
+
+
+def _thumbnail_element(parent: etree._Element, thumbnail: Thumbnail | None) -> None:
+    if thumbnail is None:
+        return
+    element = etree.SubElement(parent, f"{{{MEDIA_NS}}}thumbnail", url=thumbnail.url)
+    if thumbnail.width:
+        element.set("width", str(thumbnail.width))
+    if thumbnail.height:
+        element.set("height", str(thumbnail.height))
+
+
+def _credit_elements(
+    parent: etree._Element, credits: tuple[Credit, ...], plain: Callable[[str], str]
+) -> None:
+    for credit in credits:
+        element = etree.SubElement(parent, f"{{{MEDIA_NS}}}credit")
+        if credit.role:
+            element.set("role", credit.role)
+        if credit.scheme:
+            element.set("scheme", credit.scheme)
+        element.text = plain(credit.name)
+
+
+def _positive(value: int | None) -> int | None:
+    return value if value is not None and value > 0 else None
+
+
+def _credits(credits: tuple[Credit, ...]) -> tuple[Credit, ...]:
+    cleaned = (
+        Credit(clean_line(c.name), clean_line(c.role or "").lower() or None, (c.scheme or "").strip() or None)
+        for c in credits
+    )
+    return tuple(dict.fromkeys(c for c in cleaned if c.name))
+
+
+def _thumbnail(thumbnail: Thumbnail | None) -> Thumbnail | None:
+    if thumbnail is None:
+        return None
+    return Thumbnail(as_uri(thumbnail.url), _positive(thumbnail.width), _positive(thumbnail.height))
+
+
+def _enclosures(item: Item, image: Image | None) -> tuple[Enclosure, ...]:
+    prepared = tuple(
+        Enclosure(
+            url=as_uri(e.url),
+            mime_type=e.mime_type.strip() or "application/octet-stream",
+            length=max(e.length, 0),
+            medium=e.medium if e.medium in MEDIUMS else "document",
+            width=_positive(e.width),
+            height=_positive(e.height),
+            thumbnail=_thumbnail(e.thumbnail),
+            credits=_credits(e.credits),
+        )
+        for e in item.enclosures
+    )
+    if not prepared and image is not None:
+        prepared = (Enclosure(image.url, image.mime_type, image.length, "image"),)
+    unique: dict[str, Enclosure] = {}
+    for enclosure in prepared:
+        unique.setdefault(enclosure.url, enclosure)  # one per URL: feeds may not list a file twice
+    return tuple(unique.values())
+
+
 def _prepare_item(item: Item, feed_language: str | None) -> PreparedItem:
     url = as_uri(item.url)
-    content = clean_block(item.content_html)
+    content = embeds_as_links(clean_block(item.content_html))
     if content:
         content = absolutize_html(content, url)
     summary = clean_block(item.summary)
@@ -529,7 +639,11 @@ def _prepare_item(item: Item, feed_language: str | None) -> PreparedItem:
     source = None
     if item.source is not None:
         source_url = as_uri(item.source.url)
-        source = PreparedSource(clean_line(item.source.name) or source_url, source_url)
+        home = as_uri(item.source.home_url) if item.source.home_url else None
+        source = PreparedSource(clean_line(item.source.name) or source_url, source_url, home)
+    enclosures = _enclosures(item, image)
+    shown = {e.url for e in enclosures} | {e.thumbnail.url for e in enclosures if e.thumbnail}
+    thumbnail = Thumbnail(image.url) if image is not None and image.url not in shown else None
 
     return PreparedItem(
         guid=canonical_id(item.guid.strip()),
@@ -546,6 +660,11 @@ def _prepare_item(item: Item, feed_language: str | None) -> PreparedItem:
         image=image,
         alternates=tuple(alternates),
         source=source,
+        enclosures=enclosures,
+        enclosure=rss_enclosure(enclosures),
+        thumbnail=thumbnail,
+        rights=clean_line(item.rights) if item.rights and clean_line(item.rights) else None,
+        credits=_credits(item.credits),
     )
 
 

@@ -1,7 +1,10 @@
 """JSON Feed 1.1 writer (https://jsonfeed.org/version/1.1), built directly with the json module.
 
-Translations and the partner source have no JSON Feed field, so they travel in the extension
-objects ``_translations`` (keyed by language) and ``_source``.
+Translations, the partner source, rights and Media RSS details have no JSON Feed field, so they
+travel in extension objects (JSON Feed extensions are objects whose key starts with "_"):
+``_translations`` (keyed by language), ``_source`` ({title, feed_url, home_page_url}), ``_rights``
+({text}), and ``_media`` on an attachment ({medium, width, height, thumbnail, credits}) or on the
+item (its own credits).
 """
 
 from __future__ import annotations
@@ -10,12 +13,48 @@ import json
 from typing import Any, ClassVar
 
 from feedsvc.feeds.base import EntryCache, FeedWriter, PreparedItem, prepare, rfc3339
-from feedsvc.feeds.model import Feed
+from feedsvc.feeds.model import Credit, Enclosure, Feed, Thumbnail
 
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 
 # Built once: compact separators and no circular-reference bookkeeping for plain dicts.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":"))
+
+
+def _credits(credits: tuple[Credit, ...]) -> list[dict[str, str]]:
+    return [
+        {"name": c.name, **({"role": c.role} if c.role else {}), **({"scheme": c.scheme} if c.scheme else {})}
+        for c in credits
+    ]
+
+
+def _thumbnail(thumbnail: Thumbnail) -> dict[str, Any]:
+    data: dict[str, Any] = {"url": thumbnail.url}
+    if thumbnail.width:
+        data["width"] = thumbnail.width
+    if thumbnail.height:
+        data["height"] = thumbnail.height
+    return data
+
+
+def _attachment(enclosure: Enclosure) -> dict[str, Any]:
+    data: dict[str, Any] = {"url": enclosure.url, "mime_type": enclosure.mime_type}
+    if enclosure.length > 0:
+        data["size_in_bytes"] = enclosure.length
+    media: dict[str, Any] = {}
+    if enclosure.medium != enclosure.mime_type.split("/", 1)[0]:
+        media["medium"] = enclosure.medium  # only when the MIME type does not say it
+    if enclosure.width:
+        media["width"] = enclosure.width
+    if enclosure.height:
+        media["height"] = enclosure.height
+    if enclosure.thumbnail:
+        media["thumbnail"] = _thumbnail(enclosure.thumbnail)
+    if enclosure.credits:
+        media["credits"] = _credits(enclosure.credits)
+    if media:
+        data["_media"] = media
+    return data
 
 
 def _item(item: PreparedItem) -> dict[str, Any]:
@@ -40,10 +79,8 @@ def _item(item: PreparedItem) -> dict[str, Any]:
         data["tags"] = [category.label for category in item.categories]
     if item.image is not None:
         data["image"] = item.image.url
-        attachment: dict[str, Any] = {"url": item.image.url, "mime_type": item.image.mime_type}
-        if item.image.length > 0:
-            attachment["size_in_bytes"] = item.image.length
-        data["attachments"] = [attachment]
+    if item.enclosures:
+        data["attachments"] = [_attachment(enclosure) for enclosure in item.enclosures]
     if item.alternates:
         translations: dict[str, dict[str, str]] = {}
         for alternate in item.alternates:
@@ -53,7 +90,14 @@ def _item(item: PreparedItem) -> dict[str, Any]:
             translations[alternate.language] = translation
         data["_translations"] = translations
     if item.source is not None:
-        data["_source"] = {"name": item.source.name, "feed_url": item.source.url}
+        source = {"title": item.source.name, "feed_url": item.source.url}
+        if item.source.home_url:
+            source["home_page_url"] = item.source.home_url
+        data["_source"] = source
+    if item.rights:
+        data["_rights"] = {"text": item.rights}
+    if item.credits:
+        data["_media"] = {"credits": _credits(item.credits)}
     return data
 
 

@@ -14,6 +14,36 @@ class Image:
 
 
 @dataclass(frozen=True, slots=True)
+class Credit:
+    """Media RSS credit: who made a media object (or the item), in which role."""
+
+    name: str
+    role: str | None = None  # lower case: "photographer", "producer" …
+    scheme: str | None = None  # role vocabulary; Media RSS's default is "urn:ebu"
+
+
+@dataclass(frozen=True, slots=True)
+class Thumbnail:
+    url: str
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Enclosure:
+    """A media file of an item: audio, video, image or document."""
+
+    url: str
+    mime_type: str
+    length: int = 0  # bytes; 0 when unknown
+    medium: str = "document"  # Media RSS medium: image, audio, video, document, executable
+    width: int | None = None
+    height: int | None = None
+    thumbnail: Thumbnail | None = None
+    credits: tuple[Credit, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Alternate:
     """The same post in another language."""
 
@@ -35,6 +65,7 @@ class SourceRef:
 
     name: str
     url: str  # the partner's feed URL
+    home_url: str | None = None  # the partner's site
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +83,10 @@ class Item:
     image: Image | None = None
     alternates: tuple[Alternate, ...] = ()
     source: SourceRef | None = None
+    # Media files beyond ``image`` (a post with enclosures lists its image among them), in order.
+    enclosures: tuple[Enclosure, ...] = ()
+    rights: str | None = None  # the partner's rights statement, plain text
+    credits: tuple[Credit, ...] = ()  # Media RSS credits of the item as a whole
 
 
 @dataclass(frozen=True, slots=True)

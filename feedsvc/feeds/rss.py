@@ -1,8 +1,12 @@
 """RSS 2.0 writer, built with feedgen plus a small extension for what feedgen lacks.
 
 feedgen writes the channel and each item's title, link, description, content:encoded, guid,
-categories, enclosure, pubDate and source. The extension adds Dublin Core creator and language,
-atom:updated, Media RSS and the translations.
+categories, enclosure, pubDate and source. The extension adds Dublin Core creator, language and
+rights, atom:updated, Media RSS (every enclosure as media:content with its thumbnail and credits)
+and the translations.
+
+RSS allows one <enclosure> per item (RSS Profile): it is the first enclosure that is not an image,
+else the first image (``feedsvc.feeds.base.rss_enclosure``).
 
 Translations are atom:link rel="related" with hreflang and title, not rel="alternate": RSS
 readers such as SimplePie and feedparser let any atom:link alternate replace the item's <link>,
@@ -33,6 +37,7 @@ from feedsvc.feeds.base import (
     assemble_xml,
     escape_html,
     finish,
+    media_elements,
     prepare,
     rfc822,
     rfc3339,
@@ -84,13 +89,10 @@ class _ItemExtension(BaseEntryExtension):
             if alternate.title:
                 link.set("title", self.plain(alternate.title))
             link.set("href", alternate.url)
-        if item.image is not None:
-            # An item has a single enclosure in RSS; Media RSS says it is an image.
-            media = etree.SubElement(entry, f"{{{MEDIA_NS}}}content", url=item.image.url)
-            media.set("type", item.image.mime_type)
-            media.set("medium", "image")
-            if item.image.length > 0:
-                media.set("fileSize", str(item.image.length))
+        if item.rights:
+            etree.SubElement(entry, f"{{{DC_NS}}}rights").text = self.plain(item.rights)
+        # <enclosure> names one file and not what it is; Media RSS lists them all, with medium.
+        media_elements(entry, item, self.plain)
         return entry
 
     def extend_atom(self, entry: etree._Element) -> etree._Element:
@@ -147,9 +149,10 @@ class RssWriter(FeedWriter):
                 entry.category(
                     [{"term": c.term, "label": plain(c.label), "scheme": c.scheme} for c in item.categories]
                 )
-            if item.image is not None:
+            if item.enclosure is not None:
                 # Length 0 is RSS's "unknown"; the validator rejects a missing or negative one.
-                entry.enclosure(item.image.url, str(item.image.length), item.image.mime_type)
+                enclosure = item.enclosure
+                entry.enclosure(enclosure.url, str(enclosure.length), enclosure.mime_type)
             entry.published(item.published)
             if item.source is not None:
                 entry.source(url=item.source.url, title=plain(item.source.name))

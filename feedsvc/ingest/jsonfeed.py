@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
-from feedsvc.ingest import ParseError
+from feedsvc.ingest import ParseError, media
 from feedsvc.ingest.clean import clean_title
 from feedsvc.ingest.parse import (
     FeedHints,
@@ -82,6 +82,7 @@ def _item_to_raw(item: Mapping[str, Any], base: str, problems: list[str]) -> Raw
                 )
                 if image is not None:
                     raw.images.append(image)
+    raw.media = media.from_json_item(item, base)
     return raw
 
 

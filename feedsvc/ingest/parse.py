@@ -33,10 +33,13 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
+from lxml import etree
 
 from feedsvc.ingest import ParseError, encoding, xmlguard
+from feedsvc.ingest import media as mediafiles
 from feedsvc.ingest.clean import clean_partner_html, clean_title, fragment_to_text
 from feedsvc.ingest.dates import resolve_date
+from feedsvc.ingest.media import Credit, Enclosure, Media
 from feedsvc.text import summarize, xml_safe
 
 __all__ = [
@@ -95,7 +98,10 @@ class ParsedItem:
     published: datetime | None  # aware UTC; the update date if that is all there is; else None
     updated: datetime | None  # aware UTC
     image: Image | None
-    content_hash: str  # sha256 over title, link, content, summary, dates, image URL
+    content_hash: str  # sha256 over title, link, content, summary, dates, image URL (and media)
+    enclosures: tuple[Enclosure, ...] = ()  # every media file, in the partner's order
+    credits: tuple[Credit, ...] = ()  # Media RSS credits of the item as a whole
+    rights: str | None = None  # plain text: dc:rights, item <copyright>, atom:rights
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,7 @@ class RawItem:
     updated_parsed: struct_time | None = None
     images: list[Image] = field(default_factory=list)
     base_url: str | None = None
+    media: Media = field(default_factory=Media)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -249,6 +256,8 @@ def _normalise(raw: RawItem, feed_base: str, default_tz: tzinfo, now: datetime) 
         _iso(updated),
         image.url if image else "",
     )
+    if media_digest := raw.media.digest():
+        content_hash = _sha256(content_hash, media_digest)  # items without media keep their hash
     if guid is not None:
         key = guid if len(guid) <= MAX_GUID_LENGTH else "guid-sha256:" + _sha256(guid)
     elif link is not None:
@@ -269,6 +278,9 @@ def _normalise(raw: RawItem, feed_base: str, default_tz: tzinfo, now: datetime) 
         updated=updated,
         image=image,
         content_hash=content_hash,
+        enclosures=raw.media.enclosures,
+        credits=raw.media.credits,
+        rights=raw.media.rights,
     )
 
 
@@ -317,7 +329,7 @@ def _bozo_text(exc: object) -> str:
     return xml_safe(f"{type(exc).__name__}: {message}")[:500]
 
 
-def _entry_to_raw(entry: Mapping[str, Any], feed_base: str) -> RawItem:
+def _entry_to_raw(entry: Mapping[str, Any], feed_base: str, element: etree._Element | None = None) -> RawItem:
     raw = RawItem()
     raw.guid = as_str(entry.get("id"))
     raw.link = as_str(entry.get("link"))
@@ -373,7 +385,11 @@ def _entry_to_raw(entry: Mapping[str, Any], feed_base: str) -> RawItem:
             image = make_image(thumb.get("url"), None, None, base)
             # Thumbnail URLs often have no extension; media:thumbnail is an image by definition.
             candidates.append(Image(image.url, image.mime_type or "image/jpeg") if image else None)
+    artwork = entry.get("image")  # itunes:image of a podcast episode
+    if isinstance(artwork, Mapping) and (image := make_image(artwork.get("href"), None, None, base)):
+        candidates.append(Image(image.url, image.mime_type or "image/jpeg"))
     raw.images = [c for c in candidates if c is not None]
+    raw.media = mediafiles.from_entry(entry, element, base)
     return raw
 
 
@@ -439,7 +455,19 @@ def _parse_xml(
             raise ParseError("not a feed: the document is an HTML page")
         raise ParseError(f"not a feed: no RSS, Atom or JSON Feed content found ({bozo or 'unknown format'})")
     feed_base = absolute_http_url(feed.get("link"), url) or url
-    raw_items = [_entry_to_raw(entry, url) for entry in entries[:max_items] if isinstance(entry, Mapping)]
+    kept = entries[:max_items]
+    # Media RSS needs the document's own structure (see feedsvc.ingest.media); only read it again
+    # when the namespace is used.
+    elements = (
+        mediafiles.item_elements(encoding.utf8_document(text), len(entries))
+        if mediafiles.MEDIA_NS in text
+        else None
+    )
+    raw_items = [
+        _entry_to_raw(entry, url, elements[i] if elements else None)
+        for i, entry in enumerate(kept)
+        if isinstance(entry, Mapping)
+    ]
     items = build_items(raw_items, url, default_tz=default_tz, now=now)
     self_url = None
     for link in feed.get("links") or []:

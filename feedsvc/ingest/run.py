@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from feedsvc import metrics
+from feedsvc import metrics, write
 from feedsvc.ingest import claims, schedule
 from feedsvc.ingest.fetch import fetch
 from feedsvc.ingest.parse import ParsedFeed, ParseError, parse_feed
@@ -130,6 +130,7 @@ def _ingest(
     if fetched.moved_permanently_to:
         source.url, source.host = fetched.moved_permanently_to, host_of(fetched.moved_permanently_to)
     if parsed is not None:
+        write.set_source_home(session, source, parsed.link or source.home_url)
         counts: Counts = store_items(session, source, parsed.items, now)
         result.new, result.updated, result.unchanged = counts.new, counts.updated, counts.unchanged
         result.outcome = "new" if counts.new else "updated" if counts.updated else "unchanged"

@@ -17,6 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from feedsvc import write
+from feedsvc.ingest.media import Credit
 from feedsvc.ingest.parse import ParsedItem
 from feedsvc.models import Category, Source, SourceItem
 from feedsvc.posts import guess_image_type
@@ -58,6 +59,33 @@ def _categories_for(
     return [(cid, slugs[cid]) for cid in ids if cid in slugs]
 
 
+def _credits(credits: tuple[Credit, ...]) -> list[dict[str, str]] | None:
+    rows = [
+        {"name": c.name, **({"role": c.role} if c.role else {}), **({"scheme": c.scheme} if c.scheme else {})}
+        for c in credits
+    ]
+    return rows or None
+
+
+def _enclosures(item: ParsedItem) -> list[dict[str, object]]:
+    """post_enclosures columns for the item's media files, in its order (``write`` numbers them)."""
+    return [
+        {
+            "url": e.url,
+            "type": e.mime_type,
+            "length": e.length,
+            "medium": e.medium,
+            "width": e.width,
+            "height": e.height,
+            "thumbnail_url": e.thumbnail.url if e.thumbnail else None,
+            "thumbnail_width": e.thumbnail.width if e.thumbnail else None,
+            "thumbnail_height": e.thumbnail.height if e.thumbnail else None,
+            "media_credits": _credits(e.credits),
+        }
+        for e in item.enclosures
+    ]
+
+
 def _fields(item: ParsedItem, now: datetime | None) -> dict[str, object]:
     """Post columns from an item. ``now`` dates an undated new item; an undated edit keeps its date."""
     content = item.content_html or item.summary_html
@@ -72,6 +100,8 @@ def _fields(item: ParsedItem, now: datetime | None) -> dict[str, object]:
         "image_url": image.url if image else None,
         "image_type": (image.mime_type or guess_image_type(image.url)) if image else None,
         "image_length": (image.length or 0) if image else 0,
+        "rights": item.rights,
+        "media_credits": _credits(item.credits),
         **({"published_at": item.published or now} if item.published or now else {}),
     }
 
@@ -93,6 +123,7 @@ def store_items(session: Session, source: Source, items: list[ParsedItem], now: 
     by_slug = _category_ids(session, source)
     new_posts: list[dict[str, object]] = []
     new_links: list[list[tuple[int, str]]] = []
+    new_enclosures: list[list[dict[str, object]]] = []
     new_items: list[dict[str, object]] = []
     for tick, (key, item) in enumerate(keys.items()):
         # Distinct "updated" instants: validators warn about entries sharing one.
@@ -103,7 +134,9 @@ def store_items(session: Session, source: Source, items: list[ParsedItem], now: 
             if seen.deleted or seen.post_id is None or seen.content_hash == item.content_hash:
                 counts.unchanged += 1
                 continue
-            write.update_post_row(session, seen.post_id, {**_fields(item, None), "updated_at": stamp}, cats)
+            write.update_post_row(
+                session, seen.post_id, {**_fields(item, None), "updated_at": stamp}, cats, _enclosures(item)
+            )
             session.execute(
                 update(_ITEMS)
                 .where(_ITEMS.c.source_id == source.id, _ITEMS.c.item_key == key)
@@ -137,9 +170,10 @@ def store_items(session: Session, source: Source, items: list[ParsedItem], now: 
             }
         )
         new_links.append(cats)
+        new_enclosures.append(_enclosures(item))
         counts.new += 1
     if new_posts:
-        ids = write.insert_posts(session, new_posts, new_links)
+        ids = write.insert_posts(session, new_posts, new_links, new_enclosures)
         for row, post_id in zip(new_items, ids, strict=True):
             row["post_id"] = post_id
         session.execute(insert(_ITEMS), new_items)
