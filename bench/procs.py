@@ -783,6 +783,35 @@ class PrivateRedis(PrivateServer):
         self.proc = None
 
 
+DEPLOY = ROOT / "deploy"
+
+
+def render_nginx(prefix: Path, port: int, upstream: str, static: tuple[int, Path] | None = None) -> Path:
+    """deploy/nginx.conf and its site under ``prefix``, with this run's port, upstream and cache
+    directory; ``static``: also a server on that port serving that folder as plain files (the
+    benchmark's "same bytes as a static file")."""
+    site = (DEPLOY / "nginx-site.conf").read_text()
+    for old, new in (
+        ("listen 80;", f"listen 127.0.0.1:{port};"),
+        ("server 127.0.0.1:8000", f"server {upstream}"),
+        ("/var/cache/nginx/feedsvc", str(prefix / "cache")),
+    ):
+        if old not in site:
+            raise RuntimeError(f"deploy/nginx-site.conf no longer has {old!r}")
+        site = site.replace(old, new)
+    if static is not None:
+        site += f"\nserver {{\n    listen 127.0.0.1:{static[0]};\n    root {static[1]};\n}}\n"
+    main = (DEPLOY / "nginx.conf").read_text()
+    if "worker_processes auto;" not in main:
+        raise RuntimeError("deploy/nginx.conf no longer has 'worker_processes auto;'")
+    main = main.replace("worker_processes auto;", "worker_processes 1;")  # 2 cores, shared
+    (prefix / "nginx-site.conf").write_text(site)
+    (prefix / "nginx.conf").write_text(main)
+    for sub in ("logs", "tmp"):
+        (prefix / sub).mkdir(exist_ok=True)
+    return prefix / "nginx.conf"
+
+
 def feedsvc_cli(args: list[str], env: Mapping[str, str], timeout: float = 300.0) -> str:
     """Run the real ``feedsvc`` command; returns its stdout, raises with its stderr on failure."""
     out = subprocess.run(

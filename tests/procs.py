@@ -35,6 +35,7 @@ from procs import (  # noqa: E402
     feedsvc_cli,
     freeze_tree,
     missing_servers,
+    render_nginx,
     thaw_tree,
 )
 
@@ -50,6 +51,7 @@ __all__ = [
     "healthy_stack",
     "private_postgres",
     "private_redis",
+    "render_nginx",
     "thaw_tree",
     "wait_until",
 ]

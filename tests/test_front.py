@@ -29,6 +29,7 @@ from pytest_httpserver import HTTPServer
 from feedsvc.db import make_engine
 from tests.feedcheck import assert_valid
 from tests.helpers import wipe
+from tests.procs import render_nginx
 
 pytestmark = pytest.mark.slow
 
@@ -64,26 +65,6 @@ def wait_until(check: object, seconds: float, what: str, interval: float = 0.05)
             pass
         time.sleep(interval)
     raise AssertionError(f"{what}: not within {seconds} s")
-
-
-def render_nginx(prefix: Path, port: int, upstream: str) -> Path:
-    """deploy/nginx.conf and its site, with this run's port, upstream and cache directory."""
-    site = (DEPLOY / "nginx-site.conf").read_text()
-    for old, new in (
-        ("listen 80;", f"listen 127.0.0.1:{port};"),
-        ("server 127.0.0.1:8000", f"server {upstream}"),
-        ("/var/cache/nginx/feedsvc", str(prefix / "cache")),
-    ):
-        assert old in site, f"deploy/nginx-site.conf no longer has {old!r}"
-        site = site.replace(old, new)
-    main = (DEPLOY / "nginx.conf").read_text()
-    assert "worker_processes auto;" in main
-    main = main.replace("worker_processes auto;", "worker_processes 1;")  # 2 cores, shared
-    (prefix / "nginx-site.conf").write_text(site)
-    (prefix / "nginx.conf").write_text(main)
-    for sub in ("logs", "tmp"):
-        (prefix / sub).mkdir()
-    return prefix / "nginx.conf"
 
 
 @dataclass
