@@ -75,7 +75,9 @@ TARGETS = {
     "memory_growth": 1.2,
     "ingest_overhead": 1.5,
     "ingest_304_pass_s": 1.0,
+    "after_write_vs_ceiling": 0.3,
 }
+AFTER_WRITE_FEED = "/{lang}/feed.rss"  # 50 items; each write below adds one
 
 
 # ------------------------------------------------------------------------------------- settings
@@ -96,6 +98,9 @@ class Settings:
     wp_iterations: int
     wp_seconds: float
     wp_threads: int
+    after_write_iterations: int
+    front: bool
+    others: bool
     ingest_sources: int
     ingest_items: int
     ingest: bool
@@ -133,6 +138,12 @@ def parse_args(argv: list[str] | None) -> Settings:
     p.add_argument("--ingest-sources", type=int, default=None, help="partner feeds (default 50, quick 10)")
     p.add_argument("--ingest-items", type=int, default=50)
     p.add_argument("--no-ingest", action="store_true")
+    p.add_argument("--no-front", action="store_true", help="skip nginx in front (bench/front.py)")
+    p.add_argument(
+        "--no-others",
+        action="store_true",
+        help="skip the other figures: faults (reliability.py), partner corpus, hub delivery latency",
+    )
     p.add_argument("--profile-ingest", action="store_true", help="pyinstrument profile of the ingest pass")
     p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres", help="maintenance db")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/3", help="a dedicated db, flushed")
@@ -168,6 +179,9 @@ def parse_args(argv: list[str] | None) -> Settings:
         wp_iterations=a.wp_iterations or (40 if quick else 200),
         wp_seconds=a.wp_seconds or (4.0 if quick else 20.0),
         wp_threads=a.wp_threads,
+        after_write_iterations=10 if quick else 40,
+        front=not a.no_front,
+        others=not a.no_others,
         ingest_sources=a.ingest_sources or (10 if quick else 50),
         ingest_items=a.ingest_items,
         ingest=not a.no_ingest,
@@ -436,6 +450,7 @@ class SizeRun:
     feeds: list[FeedResult] = field(default_factory=list)
     memory_kib: dict[str, int] = field(default_factory=dict)
     write_poll: dict[str, Any] = field(default_factory=dict)
+    after_write: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -447,6 +462,7 @@ class SizeRun:
             "feeds": [f.as_dict() for f in self.feeds],
             "worker_peak_rss_kib": self.memory_kib,
             "write_poll": self.write_poll,
+            "after_write": self.after_write,
         }
 
 
@@ -461,6 +477,45 @@ class Bench:
         self.ingestion: dict[str, Any] = {}
         self.skipped: dict[str, str] = {}
         self.errors: list[str] = []
+        self.others: dict[str, Any] = {}
+
+    def other_figures(self) -> None:
+        """The round's other benches, each as its own process with its own servers: nginx in
+        front, the fault run, the partner corpus, hub delivery. Their printed figures are kept."""
+        quick = ["--quick"] if self.s.quick else []
+        plan: list[tuple[str, list[str], bool]] = [
+            ("front", ["front.py", *quick], self.s.front),
+            ("reliability", ["reliability.py", *quick], self.s.others),
+            ("corpus", ["corpus.py"], self.s.others),
+            ("websub", ["websub.py", *quick], self.s.others),
+        ]
+        for name, argv, wanted in plan:
+            if not wanted or not (BENCH / argv[0]).exists():
+                continue
+            say(f"== {name}: python bench/{' '.join(argv)}")
+            try:
+                done = subprocess.run(
+                    [sys.executable, str(BENCH / argv[0]), *argv[1:]],
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    timeout=1800,
+                )
+            except subprocess.TimeoutExpired as exc:
+                self.fail(name, exc)
+                continue
+            lines = [line for line in done.stdout.splitlines() if line.strip()]
+            figures: dict[str, Any] = {"exit": done.returncode, "printed": lines[-40:]}
+            for line in lines:
+                if line.startswith("results: "):
+                    path = ROOT / line.removeprefix("results: ").strip()
+                    if not path.exists():
+                        path = Path(line.removeprefix("results: ").strip())
+                    with contextlib.suppress(OSError, ValueError):
+                        figures["result"] = json.loads(path.read_text())
+            if done.returncode not in (0, 1):
+                self.errors.append(f"{name}: exit {done.returncode}: {done.stderr.strip()[-500:]}")
+            self.others[name] = figures
 
     # -- load runs ---------------------------------------------------------------------------
 
@@ -543,8 +598,6 @@ class Bench:
             self.verify_ceiling(ceiling, run)
             for feed in run.feeds:
                 self.cached_phase(run, feed, service, ceiling)
-            ceiling.stop()
-            ceiling = None
 
             uncached = start_gunicorn(
                 "service-uncached",
@@ -556,6 +609,9 @@ class Bench:
             )
             for feed in run.feeds:
                 self.uncached_phase(run, feed, uncached)
+            run.after_write = self.render_after_write(service, uncached, ceiling, token)
+            ceiling.stop()
+            ceiling = None
             uncached.stop()
             uncached = None
 
@@ -680,6 +736,45 @@ class Bench:
             f"  {feed.path}: uncached {feed.uncached.rps:,.0f}/s, "
             f"one render at c1 p50 {feed.uncached_c1.p50_ms:.2f} ms"
         )
+
+    def render_after_write(
+        self, service: Server, scratch: Server, ceiling: Server, token: str
+    ) -> dict[str, Any]:
+        """The render that follows a write: one new post, then the first GET of a 50-item feed,
+        timed at concurrency 1 on the service (entries rendered before come from its entry
+        cache) and on the uncached service (from scratch), beside the ceiling's answer at c1."""
+        s = self.s
+        path = AFTER_WRITE_FEED.format(lang=s.language)
+        ceil = combine([self.wrk(ceiling.base + path, c1=True) for _ in range(s.rounds)])
+        after: list[float] = []
+        scratch_ms: list[float] = []
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(timeout=30, headers=IDENTITY) as client:
+            for i in range(s.after_write_iterations):
+                client.post(
+                    service.base + "/api/posts",
+                    headers=headers,
+                    json={"title": f"After {i}", "content": "<p>x</p>", "language": s.language},
+                ).raise_for_status()
+                for target, into in ((service, after), (scratch, scratch_ms)):
+                    t0 = time.perf_counter()
+                    client.get(target.base + path).raise_for_status()
+                    into.append((time.perf_counter() - t0) * 1000)
+        result = {
+            "path": path,
+            "writes": len(after),
+            "after_write_p50_ms": statistics.median(after),
+            "scratch_p50_ms": statistics.median(scratch_ms),
+            "ceiling_c1_p50_ms": ceil.p50_ms,
+        }
+        result["after_write_vs_ceiling"] = ceil.p50_ms / result["after_write_p50_ms"]
+        result["scratch_vs_ceiling"] = ceil.p50_ms / result["scratch_p50_ms"]
+        say(
+            f"  {path}: render after one write p50 {result['after_write_p50_ms']:.2f} ms, from scratch "
+            f"{result['scratch_p50_ms']:.2f} ms, ceiling c1 {ceil.p50_ms:.2f} ms "
+            f"(ratios {result['after_write_vs_ceiling']:.2f} / {result['scratch_vs_ceiling']:.2f})"
+        )
+        return result
 
     def write_then_poll(self, run: SizeRun, service: Server, token: str, paths: list[str]) -> dict[str, Any]:
         """Each client: POST a post, then poll one affected feed and check the new item is in it."""
@@ -1076,6 +1171,40 @@ def evaluate(bench: Bench) -> list[Target]:
                 t304 < TARGETS["ingest_304_pass_s"] and ok304,
             )
         )
+    for run in bench.runs:
+        if run.after_write:
+            r = run.after_write["after_write_vs_ceiling"]
+            out.append(
+                Target(
+                    "render after one write / ceiling (c1)",
+                    f"{run.backend} N={fmt_n(run.n)} {run.after_write['path']}",
+                    r,
+                    f">= {TARGETS['after_write_vs_ceiling']}",
+                    r >= TARGETS["after_write_vs_ceiling"],
+                )
+            )
+    front = (bench.others.get("front") or {}).get("result")
+    if front:
+        ratio, p99 = front["front_vs_static"], front["freshness_s"]["p99"]
+        goals = front["targets"]
+        out.append(
+            Target(
+                "nginx in front / nginx static file",
+                front["feed"],
+                ratio,
+                f">= {goals['front_vs_static']}",
+                ratio is not None and ratio >= goals["front_vs_static"],
+            )
+        )
+        out.append(
+            Target(
+                "write to first 200 at nginx with it, p99 s",
+                front["feed"],
+                p99,
+                f"<= {goals['freshness_p99_s']}",
+                p99 <= goals["freshness_p99_s"],
+            )
+        )
     return out
 
 
@@ -1167,6 +1296,42 @@ def render_report(bench: Bench, targets: list[Target]) -> str:
                 "write p50 ms",
                 "poll p50 ms",
                 "0 failures",
+            ],
+            rows,
+        ),
+    ]
+    rows = [
+        [
+            run.backend,
+            fmt_n(run.n),
+            run.after_write["path"],
+            str(run.after_write["writes"]),
+            f"{run.after_write['after_write_p50_ms']:.2f}",
+            f"{run.after_write['scratch_p50_ms']:.2f}",
+            f"{run.after_write['ceiling_c1_p50_ms']:.2f}",
+            f"{run.after_write['after_write_vs_ceiling']:.2f}",
+            f"{run.after_write['scratch_vs_ceiling']:.2f}",
+            verdict(run.after_write["after_write_vs_ceiling"] >= TARGETS["after_write_vs_ceiling"]),
+        ]
+        for run in bench.runs
+        if run.after_write
+    ]
+    parts += [
+        "",
+        "RENDER AFTER ONE WRITE (one new post, then the first GET of a 50-item feed, concurrency 1; "
+        f"ratio = ceiling latency / render latency, target >= {TARGETS['after_write_vs_ceiling']})",
+        table(
+            [
+                "backend",
+                "N",
+                "feed",
+                "writes",
+                "after write p50 ms",
+                "from scratch p50 ms",
+                "ceiling p50 ms",
+                "ratio",
+                "scratch ratio",
+                "",
             ],
             rows,
         ),
@@ -1404,6 +1569,7 @@ def measure(settings: Settings) -> int:
                             bench.fail(f"{backend.name} N={fmt_n(n)}", exc)
                 finally:
                     backend.drop()
+            bench.other_figures()
         except KeyboardInterrupt:
             say("interrupted; reporting what was measured")
         finally:
@@ -1431,6 +1597,7 @@ def measure(settings: Settings) -> int:
                         "skipped_backends": bench.skipped,
                         "runs": [r.as_dict() for r in bench.runs],
                         "ingestion": bench.ingestion,
+                        "others": {k: v.get("result") or v for k, v in bench.others.items()},
                         "targets": [t.__dict__ for t in targets],
                         "errors": bench.errors,
                     },
@@ -1439,6 +1606,10 @@ def measure(settings: Settings) -> int:
                 )
             )
             print(report)
+            for name, figures in bench.others.items():
+                print(f"\n{name.upper()} (bench/{name}.py; exit {figures['exit']})")
+                for line in figures["printed"][-14:]:
+                    print(f"  {line}")
             for error in bench.errors:
                 print(f"ERROR: {error}")
             print(f"\nresults: {out_file.relative_to(ROOT)}")
