@@ -21,12 +21,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     config_module.finalize(app.config, app.instance_path)  # type: ignore[arg-type]
 
-    from feedsvc import api, cache, cli, db, health, site
+    from feedsvc import api, cache, cli, db, health, site, websub
     from feedsvc.public import feeds, pages
 
     site.init_app(app)
     db.init_app(app)
     cache.init_app(app)
+    websub.init_app(app)
     api.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(feeds.bp)

@@ -75,6 +75,8 @@ class JsonFeedWriter(FeedWriter):
             document["icon"] = prepared.icon_url
         if prepared.language:
             document["language"] = prepared.language
+        if prepared.hubs:
+            document["hubs"] = [{"type": "WebSub", "url": hub} for hub in prepared.hubs]
         # As in Atom, the feed is the author of items that name none.
         document["authors"] = [{"name": prepared.title}]
         document["items"] = [_item(item) for item in prepared.items]
