@@ -128,6 +128,10 @@ class SourceWrite(StrictSchema):
     syndicate = fields.Boolean(
         load_default=True, metadata={"description": "false: store only, not in our feeds"}
     )
+    aggregate = fields.Boolean(
+        load_default=False,
+        metadata={"description": "true: its new items alone notify WebSub hubs and subscribers"},
+    )
     name = fields.String(allow_none=True, validate=validate.Length(max=200))
     timezone = fields.String(metadata={"description": "zone for partner dates without one; default UTC"})
 
@@ -136,6 +140,7 @@ class SourcePatch(SourceWrite):
     url = fields.String(validate=validate.Length(min=1, max=2000))
     language = fields.String(validate=validate.Length(min=2, max=16))
     syndicate = fields.Boolean()
+    aggregate = fields.Boolean()
     enabled = fields.Boolean(metadata={"description": "true re-enables a disabled source"})
 
 
@@ -166,6 +171,7 @@ class SourceOut(Schema):
     timezone = fields.String()
     interval_s = fields.Integer()
     syndicate = fields.Boolean()
+    aggregate = fields.Boolean()
     enabled = fields.Boolean()
     disabled_reason = fields.String(allow_none=True)
     health = fields.Nested(SourceHealth)
