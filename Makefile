@@ -7,7 +7,7 @@ WORKERS ?= 2
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-quick wrk
+.PHONY: install run test lint bench bench-quick wrk websub-bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
