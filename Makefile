@@ -38,3 +38,7 @@ bench: $(STAMP) wrk
 
 bench-quick: $(STAMP) wrk
 	$(BIN)/python bench/run.py --quick
+
+# WebSub: POST /api/posts → signed delivery latency (p50/p99) and fan-out to 1,000 local subscribers.
+websub-bench: $(STAMP)
+	cd bench && ../$(BIN)/python websub.py
