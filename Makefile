@@ -7,7 +7,7 @@ WORKERS ?= 2
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed
 
-.PHONY: install run test test-fast test-slow lint bench bench-quick wrk nginx reliability reliability-quick writers
+.PHONY: install run test test-fast test-slow lint bench bench-quick wrk nginx reliability reliability-quick writers websub-bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,3 +64,7 @@ reliability-quick: $(STAMP)
 
 writers: $(STAMP)
 	$(BIN)/python bench/writers.py $(ARGS)
+
+# WebSub: POST /api/posts → signed delivery latency (p50/p99) and fan-out to 1,000 local subscribers.
+websub-bench: $(STAMP)
+	cd bench && ../$(BIN)/python websub.py

@@ -26,7 +26,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Before anything logs, and before Flask's app.logger would add a stderr handler of its own.
     configure_logging(app)
 
-    from feedsvc import api, cache, cli, db, health, metrics, sanitize, site
+    from feedsvc import api, cache, cli, db, health, metrics, sanitize, site, websub
     from feedsvc.public import feeds, pages
 
     # Partner HTML is cleaned deep inside parsing, away from any app: the one process-wide setting.
@@ -35,6 +35,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     site.init_app(app)
     db.init_app(app)
     cache.init_app(app)
+    websub.init_app(app)
     api.init_app(app)
     app.register_blueprint(health.bp)
     metrics.init_app(app)

@@ -220,9 +220,11 @@ def ingest(mode: str, ids: tuple[int, ...]) -> None:
 )
 @click.option("--batch", type=click.IntRange(min=1, max=100), default=5, help="Sources claimed at a time.")
 @click.option("--passes", type=click.IntRange(min=1), default=None, help="Stop after N claim rounds (tests).")
+@click.option("--websub/--no-websub", default=True, help="Also run WebSub and purge work in a thread.")
 @with_appcontext
-def worker(idle_sleep: float, batch: int, passes: int | None) -> None:
-    """Fetch due partner feeds until SIGTERM/SIGINT (the source in hand is finished first)."""
+def worker(idle_sleep: float, batch: int, passes: int | None, websub: bool) -> None:
+    """Fetch due partner feeds until SIGTERM/SIGINT (the source in hand is finished first); beside it,
+    send WebSub verifications, deliveries, hub pings and cache purges."""
     from feedsvc.ingest import worker as worker_module
     from feedsvc.ingest.settings import ingest_settings
 
@@ -230,6 +232,11 @@ def worker(idle_sleep: float, batch: int, passes: int | None) -> None:
     stop.install()
     name = worker_module.worker_name()
     click.echo(f"{name} started", err=True)
+    if websub:
+        from feedsvc.websub import work
+
+        # A thread of its own: a partner fetch may take its whole timeout, a delivery must not wait.
+        work.start_thread(current_app._get_current_object(), stop.event)  # type: ignore[attr-defined]
     try:
         n = worker_module.run(
             ingest_settings(),
@@ -246,8 +253,26 @@ def worker(idle_sleep: float, batch: int, passes: int | None) -> None:
     click.echo(f"{name} stopped after {n} fetch(es)", err=True)
 
 
+@click.command("websub-worker")
+@click.option("--interval", type=click.FloatRange(min=0.01), default=0.2, help="Seconds between idle passes.")
+@with_appcontext
+def websub_worker(interval: float) -> None:
+    """Only the WebSub and purge work (verifications, deliveries, pings, purges) until SIGTERM/SIGINT."""
+    from feedsvc.ingest.worker import Stop
+    from feedsvc.websub import work
+
+    stop = Stop()
+    stop.install()
+    click.echo("websub worker started", err=True)
+    try:
+        work.run(current_app._get_current_object(), stop.event, interval)  # type: ignore[attr-defined]
+    except KeyboardInterrupt:
+        sys.exit(130)
+    click.echo("websub worker stopped", err=True)
+
+
 def init_app(app: Flask) -> None:
-    for command in (init_db, tokens, demo, sources, ingest, worker):
+    for command in (init_db, tokens, demo, sources, ingest, worker, websub_worker):
         app.cli.add_command(command)
 
 

@@ -10,6 +10,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from feedsvc.sanitize import DEFAULT_EMBED_HOSTS
 
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _list(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
 # Name in the environment (FEEDSVC_<NAME>) → (config key, converter).
 _ENV: dict[str, tuple[str, Any]] = {
     "DATABASE_URL": ("DATABASE_URL", str),
@@ -40,6 +49,23 @@ _ENV: dict[str, tuple[str, Any]] = {
     "REDIS_TIMEOUT": ("REDIS_TIMEOUT", float),
     "REDIS_BREAKER_SECONDS": ("REDIS_BREAKER_SECONDS", float),
     "RENDER_LOCK_WAIT": ("RENDER_LOCK_WAIT", float),
+    "FEED_STALE_WHILE_REVALIDATE": ("FEED_STALE_WHILE_REVALIDATE", int),
+    "FEED_STALE_IF_ERROR": ("FEED_STALE_IF_ERROR", int),
+    "WEBSUB_HUB": ("WEBSUB_HUB", _flag),
+    "WEBSUB_HUBS": ("WEBSUB_HUBS", _list),
+    "WEBSUB_LEASE_MIN": ("WEBSUB_LEASE_MIN", int),
+    "WEBSUB_LEASE_MAX": ("WEBSUB_LEASE_MAX", int),
+    "WEBSUB_LEASE_DEFAULT": ("WEBSUB_LEASE_DEFAULT", int),
+    "WEBSUB_QUIET": ("WEBSUB_QUIET", float),
+    "WEBSUB_MAX_DELAY": ("WEBSUB_MAX_DELAY", float),
+    "WEBSUB_RATE_LIMIT": ("WEBSUB_RATE_LIMIT", int),
+    "WEBSUB_MAX_FAILURES": ("WEBSUB_MAX_FAILURES", int),
+    "WEBSUB_RETRY_BASE": ("WEBSUB_RETRY_BASE", float),
+    "WEBSUB_RETRY_CAP": ("WEBSUB_RETRY_CAP", float),
+    "WEBSUB_TIMEOUT": ("WEBSUB_TIMEOUT", float),
+    "WEBSUB_CONCURRENCY": ("WEBSUB_CONCURRENCY", int),
+    "PURGE_URL": ("PURGE_URL", str),
+    "PURGE_METHOD": ("PURGE_METHOD", str),
     # Networks a partner may live on although private, e.g. "10.20.0.0/16,192.168.5.7/32".
     # The variable carries the config key's name, as the README documents it.
     "FETCH_ALLOW_NETWORKS": (
@@ -92,6 +118,27 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_BREAKER_SECONDS": 2.0,
     "RENDER_LOCK_WAIT": 0.5,  # how long a poll waits for another process's render of the same version
     "EMBED_HOSTS": ",".join(DEFAULT_EMBED_HOSTS),
+    # Caches in front: Cache-Control extensions of every feed answer (seconds).
+    "FEED_STALE_WHILE_REVALIDATE": 60,
+    "FEED_STALE_IF_ERROR": 86400,
+    # WebSub (feedsvc.websub): our own hub at /websub, and external hubs to ping.
+    "WEBSUB_HUB": True,
+    "WEBSUB_HUBS": (),
+    "WEBSUB_LEASE_MIN": 300,
+    "WEBSUB_LEASE_MAX": 864000,
+    "WEBSUB_LEASE_DEFAULT": 86400,
+    "WEBSUB_QUIET": 1.0,  # a scope's changes are sent once it has been quiet this long (coalescing)
+    "WEBSUB_MAX_DELAY": 10.0,  # ... or at the latest this long after its oldest unsent change
+    "WEBSUB_RATE_LIMIT": 30,  # subscription requests per minute per callback host and per client IP
+    "WEBSUB_MAX_FAILURES": 12,  # consecutive failed deliveries (backoff spans hours) → subscription dropped
+    "WEBSUB_RETRY_BASE": 5.0,
+    "WEBSUB_RETRY_CAP": 3600.0,
+    "WEBSUB_TIMEOUT": 10.0,  # per delivery, verification or ping
+    "WEBSUB_CONCURRENCY": 16,  # deliveries in flight per worker process
+    # Purges of the cache in front after each change; off unless PURGE_URL is set, e.g.
+    # "http://127.0.0.1:6081/purge{path}" ({path}: the feed's path, {url}: its absolute URL).
+    "PURGE_URL": "",
+    "PURGE_METHOD": "PURGE",
 }
 
 
@@ -127,6 +174,13 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
     if isinstance(hosts, str):
         hosts = hosts.split(",")
     config["EMBED_HOST_LIST"] = tuple(h.strip().lower() for h in hosts if h.strip())
+    if isinstance(config["WEBSUB_HUBS"], str):
+        config["WEBSUB_HUBS"] = _list(config["WEBSUB_HUBS"])
+    for hub in config["WEBSUB_HUBS"]:
+        if not hub.startswith(("http://", "https://")):
+            raise ValueError(f"FEEDSVC_WEBSUB_HUBS: {hub!r} is not an absolute http(s) URL")
+    if not config["WEBSUB_LEASE_MIN"] <= config["WEBSUB_LEASE_DEFAULT"] <= config["WEBSUB_LEASE_MAX"]:
+        raise ValueError("FEEDSVC_WEBSUB_LEASE_*: need MIN <= DEFAULT <= MAX")
 
 
 def normalize_database_url(url: str) -> str:

@@ -101,8 +101,18 @@ def _post_rows(conn: Connection, scope: Scope, limit: int, category_id: int | No
     return list(conn.execute(_ALL, {"limit": limit}))
 
 
-def load_items(conn: Connection, site: Site, scope: Scope, limit: int, category_id: int | None) -> list[Item]:
+def load_items(
+    conn: Connection,
+    site: Site,
+    scope: Scope,
+    limit: int,
+    category_id: int | None,
+    post_ids: list[int] | None = None,
+) -> list[Item]:
+    """The feed's items, newest first; ``post_ids`` (when given) receives their post ids."""
     rows = _post_rows(conn, scope, limit, category_id)
+    if post_ids is not None:
+        post_ids.extend(r.id for r in rows)
     if not rows:
         return []
     cats: dict[int, list[tuple[str, dict[str, str]]]] = defaultdict(list)
@@ -196,6 +206,8 @@ def build_feed(
     updated: datetime,
     category_id: int | None = None,
     category_name: str | None = None,
+    hubs: tuple[str, ...] = (),
+    post_ids: list[int] | None = None,
 ) -> Feed:
     return Feed(
         title=site.title(scope.language, category_name),
@@ -207,5 +219,6 @@ def build_feed(
         language=scope.language,
         updated=updated,
         feed_id=feed_id,
-        items=load_items(conn, site, scope, limit, category_id),
+        items=load_items(conn, site, scope, limit, category_id, post_ids),
+        hubs=hubs,
     )

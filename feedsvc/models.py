@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -179,6 +180,8 @@ class Source(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # for dates without a usable zone
     interval_s: Mapped[int] = mapped_column(Integer)
     syndicate: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Whether a change of its items alone notifies hubs and subscribers (our own posts always do).
+    aggregate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     # Validators sent back verbatim on the next fetch.
@@ -228,3 +231,101 @@ class SourceHost(Base):
 
     host: Mapped[str] = mapped_column(String(255), primary_key=True)
     retry_after_until: Mapped[datetime]
+
+
+# -- WebSub and cache purges (feedsvc.websub) -----------------------------------------------------
+
+
+class WebSubOutbox(Base):
+    """A scope whose feeds changed and whose hubs, subscribers and caches are still to be told.
+
+    Written in the transaction of the change itself, so no committed change can be missed; a burst
+    of writes updates the one row, which the worker takes once the scope has been quiet a moment.
+    """
+
+    __tablename__ = "websub_outbox"
+
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    first_at: Mapped[datetime]  # oldest change not yet sent: bounds the wait under constant writes
+    changed_at: Mapped[datetime]  # newest change
+    notify: Mapped[bool] = mapped_column(Boolean, default=True)  # False: only cache purges are due
+
+
+class WebSubSubscription(Base):
+    """A subscriber's callback for one of our feed URLs (the topic), its lease and delivery health."""
+
+    __tablename__ = "websub_subscriptions"
+    __table_args__ = (
+        Index("ix_websub_subscriptions_scope", "scope", "state"),
+        Index("ix_websub_subscriptions_due", "state", "next_attempt_at"),
+        Index("ix_websub_subscriptions_verify", "verify_due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of callback and topic
+    callback: Mapped[str] = mapped_column(Text)
+    callback_host: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(String(200))
+    fmt: Mapped[str] = mapped_column(String(16))
+    limit: Mapped[int] = mapped_column(Integer)
+    # pending (never verified), active, unsubscribed, expired, failed (deliveries kept failing),
+    # denied (verification refused)
+    state: Mapped[str] = mapped_column(String(16))
+    secret: Mapped[str | None] = mapped_column(Text)
+    lease_seconds: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime | None]
+    # The latest request, applied once the callback confirms it.
+    pending_mode: Mapped[str | None] = mapped_column(String(16))
+    pending_lease: Mapped[int | None] = mapped_column(Integer)
+    pending_secret: Mapped[str | None] = mapped_column(Text)
+    verify_due_at: Mapped[datetime | None]
+    verify_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Delivery: pending while changed_at is newer than covered_at (the change the last success sent).
+    changed_at: Mapped[datetime | None]
+    covered_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive
+    first_failure_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_delivery_at: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebSubPing(Base):
+    """One notification to send to a configured party: a publish ping to an external hub
+    (kind "hub") or a purge to the cache in front (kind "purge"), for one feed URL."""
+
+    __tablename__ = "websub_pings"
+    __table_args__ = (
+        UniqueConstraint("kind", "key", name="uq_websub_pings_key"),
+        Index("ix_websub_pings_due", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    key: Mapped[str] = mapped_column(String(64))  # sha256 of target and topic
+    target: Mapped[str] = mapped_column(Text)  # the hub URL; the purge URL template
+    topic: Mapped[str] = mapped_column(Text)  # the feed URL
+    scope: Mapped[str] = mapped_column(String(200))
+    changed_at: Mapped[datetime]
+    covered_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime]
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class WebSubRateLimit(Base):
+    """Subscription requests counted per fixed one-minute window, per callback host and client IP."""
+
+    __tablename__ = "websub_rate_limits"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    window_start: Mapped[datetime]
+    hits: Mapped[int] = mapped_column(Integer)

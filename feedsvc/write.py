@@ -50,6 +50,8 @@ class FeedsChanged:
 
 
 Listener = Callable[[FeedsChanged], None]
+# Runs inside the committing transaction, after the version bump: what it writes commits with the change.
+TransactionListener = Callable[[Session, FeedsChanged], None]
 
 
 @dataclass
@@ -87,9 +89,14 @@ class Events:
 
     def __init__(self) -> None:
         self.listeners: list[Listener] = []
+        self.in_transaction: list[TransactionListener] = []
 
     def subscribe(self, listener: Listener) -> None:
         self.listeners.append(listener)
+
+    def subscribe_in_transaction(self, listener: TransactionListener) -> None:
+        """``listener`` runs before each commit that changed feeds; an error aborts the write."""
+        self.in_transaction.append(listener)
 
     def emit(self, change: FeedsChanged) -> None:
         for listener in list(self.listeners):
@@ -113,7 +120,10 @@ def install(factory: sessionmaker[Session], events: Events) -> None:
         if pending.forgotten:
             feedstate.forget(session, sorted(pending.forgotten))
         feedstate.bump(session, keep, now)
-        session.info["feedsvc.committing"] = FeedsChanged(frozenset(keep), frozenset(pending.post_ids), now)
+        change = FeedsChanged(frozenset(keep), frozenset(pending.post_ids), now)
+        for listener in events.in_transaction:
+            listener(session, change)
+        session.info["feedsvc.committing"] = change
 
     @event.listens_for(factory, "after_commit")
     def _emit(session: Session) -> None:

@@ -641,7 +641,15 @@ _RSS_ATTRIBUTES: dict[str, Iterable[str]] = {
 }
 
 
-def check_rss(data: bytes, self_url: str | None = None) -> Problems:
+def _check_hubs(found: list[str | None], hubs: Iterable[str] | None, where: str, problems: Problems) -> None:
+    """WebSub discovery: each hub link an absolute http(s) URL; with ``hubs``, exactly those, in order."""
+    for href in found:
+        check_uri(href, f"{where} hub", problems, http=True)
+    if hubs is not None and found != list(hubs):
+        _add(problems, "HubLinksDontMatch", where, f"{found!r} != {list(hubs)!r}")
+
+
+def check_rss(data: bytes, self_url: str | None = None, hubs: Iterable[str] | None = None) -> Problems:
     """Problems the W3C validator (or our stricter conventions) would report for an RSS 2.0 feed."""
     problems: Problems = []
     parsed = _parse_xml(data, problems)
@@ -686,6 +694,10 @@ def check_rss(data: bytes, self_url: str | None = None) -> Problems:
     self_links = [el for el in _children(channel, f"{{{ATOM}}}link") if el.get("rel") == "self"]
     if not self_links:
         _add(problems, "MissingAtomSelfLink", "channel")
+    elif len(self_links) > 1:
+        _add(problems, "DuplicateSelfLink", "channel", f"{len(self_links)} self links")
+    hub_links = [el.get("href") for el in _children(channel, f"{{{ATOM}}}link") if el.get("rel") == "hub"]
+    _check_hubs(hub_links, hubs, "channel", problems)
     for atom_link in _children(channel, f"{{{ATOM}}}link"):
         _check_link_attributes(atom_link, lines, problems, rss=True)
     for self_link in self_links:
@@ -930,7 +942,7 @@ def _check_alternates(
     return described
 
 
-def check_atom(data: bytes, self_url: str | None = None) -> Problems:
+def check_atom(data: bytes, self_url: str | None = None, hubs: Iterable[str] | None = None) -> Problems:
     """Problems the W3C validator (or our stricter conventions) would report for an Atom feed."""
     problems: Problems = []
     parsed = _parse_xml(data, problems)
@@ -982,6 +994,10 @@ def check_atom(data: bytes, self_url: str | None = None) -> Problems:
     self_links = [link for link in _children(root, _a("link")) if link.get("rel") == "self"]
     if not self_links:
         _add(problems, "MissingSelf", "feed")
+    elif len(self_links) > 1:
+        _add(problems, "DuplicateSelfLink", "feed", f"{len(self_links)} self links")
+    hub_links = [link.get("href") for link in _children(root, _a("link")) if link.get("rel") == "hub"]
+    _check_hubs(hub_links, hubs, "feed", problems)
     for link in self_links:
         if link.get("type") != "application/atom+xml":
             _add(problems, "SelfNotAtom", _where(link), repr(link.get("type")))
@@ -1308,7 +1324,7 @@ def _json_urls(document: dict[str, Any]) -> Iterable[tuple[str, str]]:
                 yield f"items[{index}]._source.home_page_url", item["_source"]["home_page_url"]
 
 
-def check_json_feed(data: bytes, self_url: str | None = None) -> Problems:
+def check_json_feed(data: bytes, self_url: str | None = None, hubs: Iterable[str] | None = None) -> Problems:
     """Problems against JSON Feed 1.1 (schema plus what a schema cannot say)."""
     problems: Problems = []
     try:
@@ -1324,6 +1340,11 @@ def check_json_feed(data: bytes, self_url: str | None = None) -> Problems:
         check_uri(url, where, problems)
     if self_url is not None and document.get("feed_url") != self_url:
         _add(problems, "SelfDoesntMatchLocation", "feed_url", f"{document.get('feed_url')!r} != {self_url!r}")
+    json_hubs = document.get("hubs", [])
+    for index, hub in enumerate(json_hubs):
+        if hub.get("type") != "WebSub":
+            _add(problems, "UnknownHubType", f"hubs[{index}].type", repr(hub.get("type")))
+    _check_hubs([hub.get("url") for hub in json_hubs], hubs, "hubs", problems)
     feed_language = document.get("language")
     if feed_language is not None:
         check_language(feed_language, "language", problems)
@@ -1458,13 +1479,18 @@ CHECKERS: dict[str, Callable[..., Problems]] = {
 }
 
 
-def check(format_name: str, data: bytes, self_url: str | None = None) -> Problems:
-    """Problems in ``data``, a document in ``format_name`` ("rss", "atom", "json" or "opml")."""
+def check(
+    format_name: str, data: bytes, self_url: str | None = None, hubs: Iterable[str] | None = None
+) -> Problems:
+    """Problems in ``data``, a document in ``format_name`` ("rss", "atom", "json" or "opml");
+    with ``hubs``, the document must name exactly these WebSub hubs."""
     if format_name == "opml":
         return check_opml(data)
-    return CHECKERS[format_name](data, self_url=self_url)
+    return CHECKERS[format_name](data, self_url=self_url, hubs=hubs)
 
 
-def assert_valid(format_name: str, data: bytes, self_url: str | None = None) -> None:
-    problems = check(format_name, data, self_url)
+def assert_valid(
+    format_name: str, data: bytes, self_url: str | None = None, hubs: Iterable[str] | None = None
+) -> None:
+    problems = check(format_name, data, self_url, hubs)
     assert not problems, f"{format_name} document has {len(problems)} problem(s):\n" + "\n".join(problems)

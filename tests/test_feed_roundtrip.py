@@ -88,10 +88,11 @@ PATHS = [
 @pytest.mark.parametrize("path", PATHS)
 def test_every_feed_is_valid(client: FlaskClient, posts: dict, path: str, fmt: str) -> None:
     url = f"{path}.{fmt}"
+    hubs = [f"{BASE_URL}/websub"]  # our own hub, on by default
     body = client.get(url).data
-    assert_valid(FORMAT_OF[fmt], body, self_url=f"{BASE_URL}{url}")
+    assert_valid(FORMAT_OF[fmt], body, self_url=f"{BASE_URL}{url}", hubs=hubs)
     limited = client.get(url + "?limit=2").data
-    assert_valid(FORMAT_OF[fmt], limited, self_url=f"{BASE_URL}{url}?limit=2")
+    assert_valid(FORMAT_OF[fmt], limited, self_url=f"{BASE_URL}{url}?limit=2", hubs=hubs)
 
 
 def test_opml_is_valid(client: FlaskClient, posts: dict) -> None:

@@ -41,7 +41,9 @@ def test_feed_served_with_type_and_validators(
     assert response.headers["Content-Type"] == TYPES[fmt]
     assert response.headers["ETag"].startswith('W/"')
     assert response.headers["Last-Modified"].endswith("GMT")
-    assert response.headers["Cache-Control"] == "public, max-age=300"
+    assert response.headers["Cache-Control"] == (
+            "public, max-age=300, stale-while-revalidate=60, stale-if-error=86400"
+        )
     assert response.headers["Vary"] == "Accept-Encoding"
     assert "Новость".encode() in response.data
     assert int(response.headers["Content-Length"]) == len(response.data)
@@ -86,7 +88,9 @@ def test_conditional_get(client: FlaskClient, api: Api, categories: list[str]) -
         assert response.status_code == 304, headers
         assert response.data == b""
         assert response.headers["ETag"] == etag
-        assert response.headers["Cache-Control"] == "public, max-age=300"
+        assert response.headers["Cache-Control"] == (
+            "public, max-age=300, stale-while-revalidate=60, stale-if-error=86400"
+        )
         assert response.headers["Vary"] == "Accept-Encoding"
     # If-None-Match takes priority: a stale tag means 200 even with a current date.
     stale = client.get(

@@ -83,9 +83,9 @@ class FeedsvcApi(Api):
 
 
 def init_app(app: Flask) -> None:
-    from feedsvc.api import auth, categories, posts, sources
+    from feedsvc.api import auth, categories, posts, sources, websub
 
-    for blueprint in (posts.blp, categories.blp, sources.blp):
+    for blueprint in (posts.blp, categories.blp, sources.blp, websub.blp):
         # On the API blueprints only: the feed hot path runs no request hooks.
         if _json_bodies_only not in blueprint.before_request_funcs.get(None, []):
             blueprint.before_request(db.guard_request)
@@ -100,6 +100,7 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(posts.blp)
     api.register_blueprint(categories.blp)
     api.register_blueprint(sources.blp)
+    api.register_blueprint(websub.blp)
     app.extensions["feedsvc.api"] = api
     auth.init_app(app)
 

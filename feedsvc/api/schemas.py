@@ -227,6 +227,10 @@ class SourceWrite(StrictSchema):
     syndicate = fields.Boolean(
         load_default=True, metadata={"description": "false: store only, not in our feeds"}
     )
+    aggregate = fields.Boolean(
+        load_default=False,
+        metadata={"description": "true: its new items alone notify WebSub hubs and subscribers"},
+    )
     name = CleanText(allow_none=True, validate=validate.Length(max=200), metadata=_described("", STRIPPED))
     timezone = fields.String(
         validate=[validate.Length(min=1, max=64), ZONE_NAME],
@@ -238,6 +242,7 @@ class SourcePatch(SourceWrite):
     url = fields.String(validate=http_url, metadata=_described("the feed", URL_RULE))
     language = fields.String(validate=validate.Length(min=2, max=16))
     syndicate = fields.Boolean()
+    aggregate = fields.Boolean()
     enabled = fields.Boolean(metadata={"description": "true re-enables a disabled source"})
 
 
@@ -268,6 +273,7 @@ class SourceOut(Schema):
     timezone = fields.String()
     interval_s = fields.Integer()
     syndicate = fields.Boolean()
+    aggregate = fields.Boolean()
     enabled = fields.Boolean()
     disabled_reason = fields.String(allow_none=True)
     health = fields.Nested(SourceHealth)

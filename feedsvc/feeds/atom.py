@@ -162,6 +162,8 @@ class AtomWriter(FeedWriter):
             fg.language(prepared.language)  # xml:lang on <feed>
         fg.link(alternate)
         fg.link(href=prepared.self_url, rel="self", type=_ATOM_SELF_TYPE)
+        for hub in prepared.hubs:
+            fg.link(href=hub, rel="hub")
         fg.generator(prepared.generator)
         if prepared.icon_url:
             fg.icon(prepared.icon_url)

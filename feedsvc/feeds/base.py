@@ -493,6 +493,7 @@ class PreparedFeed:
     generator: str
     icon_url: str | None
     items: tuple[PreparedItem, ...]
+    hubs: tuple[str, ...] = ()
 
 
 MEDIUMS = frozenset({"image", "audio", "video", "document", "executable"})
@@ -697,4 +698,5 @@ def prepare(feed: Feed) -> PreparedFeed:
         generator=clean_line(feed.generator) or "feedsvc",
         icon_url=as_uri(feed.icon_url) if feed.icon_url else None,
         items=tuple(_prepared(item, language or None) for item in feed.items),
+        hubs=tuple(as_uri(hub) for hub in feed.hubs),
     )

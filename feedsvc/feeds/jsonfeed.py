@@ -130,6 +130,8 @@ class JsonFeedWriter(FeedWriter):
             document["icon"] = prepared.icon_url
         if prepared.language:
             document["language"] = prepared.language
+        if prepared.hubs:
+            document["hubs"] = [{"type": "WebSub", "url": hub} for hub in prepared.hubs]
         # As in Atom, the feed is the author of items that name none.
         document["authors"] = [{"name": prepared.title}]
         document["items"] = [self._entry(item, prepared.language, entries) for item in prepared.items]

@@ -101,3 +101,4 @@ class Feed:
     generator: str = "feedsvc"
     icon_url: str | None = None
     items: list[Item] = field(default_factory=list)
+    hubs: tuple[str, ...] = ()  # WebSub hubs that announce this feed's changes

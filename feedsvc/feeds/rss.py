@@ -63,10 +63,22 @@ def _rss_image_ok(url: str) -> bool:
 
 
 class _ChannelExtension(BaseExtension):
-    """Declares the namespaces once, on the root element."""
+    """Declares the namespaces once, on the root element; writes the hub links."""
+
+    hubs: tuple[str, ...] = ()
 
     def extend_ns(self) -> dict[str, str]:
         return {"dc": DC_NS, "media": MEDIA_NS}
+
+    def extend_rss(self, feed: etree._Element) -> etree._Element:
+        # feedgen accepts rel="hub" links but writes only the self link into RSS.
+        channel = feed.find("channel")
+        self_link = channel.find(f"{{{ATOM_NS}}}link")
+        at = list(channel).index(self_link) + 1 if self_link is not None else len(channel)
+        for offset, hub in enumerate(self.hubs):
+            link = etree.Element(f"{{{ATOM_NS}}}link", href=hub, rel="hub")
+            channel.insert(at + offset, link)
+        return feed
 
 
 class _ItemExtension(BaseEntryExtension):
@@ -128,6 +140,8 @@ class RssWriter(FeedWriter):
         # feedgen uses the last link added as the channel <link>: self first, home page last.
         fg.link(href=prepared.self_url, rel="self", type=_RSS_SELF_TYPE)
         fg.link(href=prepared.home_url, rel="alternate")
+        channel_extension: _ChannelExtension = getattr(fg, _EXTENSION)
+        channel_extension.hubs = prepared.hubs
         if prepared.language:
             fg.language(prepared.language)
         fg.updated(prepared.updated)  # lastBuildDate; feedgen's default would be "now"

@@ -37,6 +37,7 @@ from feedsvc.feeds.base import EntryCache
 from feedsvc.models import Category
 from feedsvc.scopes import MAX_CATEGORY_SLUG, OPML_SCOPE, Scope, valid_segment
 from feedsvc.site import Site
+from feedsvc.websub.settings import HUB_PATH, surrogate_key
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,16 @@ class FeedServer:
         self.default_limit: int = config["FEED_DEFAULT_LIMIT"]
         self.max_limit: int = config["FEED_MAX_LIMIT"]
         self.max_age: int = config["FEED_MAX_AGE"]
+        # Caches in front may serve a copy this much past max-age while they revalidate, or on errors.
+        self.cache_control = (
+            f"public, max-age={self.max_age}, "
+            f"stale-while-revalidate={config['FEED_STALE_WHILE_REVALIDATE']}, "
+            f"stale-if-error={config['FEED_STALE_IF_ERROR']}"
+        )
+        self.hubs: tuple[str, ...] = ((site.url(HUB_PATH),) if config["WEBSUB_HUB"] else ()) + tuple(
+            config["WEBSUB_HUBS"]
+        )
+        self._hub_links = "".join(f'<{hub}>; rel="hub", ' for hub in self.hubs)
         self.render_wait: float = config["RENDER_LOCK_WAIT"]
         self.languages = frozenset(site.languages)
         # Entries rendered before, so a render after a write builds only what changed; none when
@@ -191,9 +202,10 @@ class FeedServer:
 
     def _fresh(self, req: FeedRequest, state: feedstate.State) -> Answer:
         headers = self._validators(req, state)
-        if not self._modified(req, headers, state):
-            return Answer(304, headers, b"")
         key = self._cache_key(req, state)
+        if not self._modified(req, headers, state):
+            self._add_post_keys(req, headers, key)
+            return Answer(304, headers, b"")
         body = self.cache.get(key)
         if body is None:
             metrics.CACHE_MISS.inc()
@@ -203,6 +215,7 @@ class FeedServer:
             metrics.CACHE_HIT.inc()
             outcome = "hit"
         self._remember(req, state, body)
+        self._add_post_keys(req, headers, key)
         answer = self._ok(req, headers, body, key)
         answer.cache = outcome
         return answer
@@ -240,14 +253,36 @@ class FeedServer:
 
     def _validators(self, req: FeedRequest, state: feedstate.State) -> Headers:
         """The headers every answer for this representation carries, 200 and 304 alike."""
-        return Headers(
+        headers = Headers(
             [
                 ("ETag", quote_etag(f"{state.token}.{req.fmt}.{req.limit}", weak=True)),
                 ("Last-Modified", http_date(state.modified_at)),
-                ("Cache-Control", f"public, max-age={self.max_age}"),
+                ("Cache-Control", self.cache_control),
                 ("Vary", "Accept-Encoding"),
             ]
         )
+        if req.fmt != "opml":
+            headers["Link"] = f'{self._hub_links}<{self.self_url(req)}>; rel="self"'
+            keys = surrogate_key(req.scope.key)
+            headers["Surrogate-Key"] = keys
+            headers["xkey"] = keys
+        return headers
+
+    def self_url(self, req: FeedRequest) -> str:
+        """The one self URL of a feed document: its path, and ``?limit=`` unless the default."""
+        query = f"?limit={req.limit}" if req.limit != self.default_limit else ""
+        return self.site.url(f"{req.scope.path}feed.{req.fmt}{query}")
+
+    def _add_post_keys(self, req: FeedRequest, headers: Headers, key: str) -> None:
+        """Name the posts the document shows among its surrogate keys (kept beside the cached body),
+        on 304 as on 200, since caches replace the stored headers with a 304's."""
+        if req.fmt == "opml":
+            return
+        posts = self.cache.get(key + ":sk")
+        if posts:
+            keys = f"{headers['Surrogate-Key']} {posts.decode()}"
+            headers["Surrogate-Key"] = keys
+            headers["xkey"] = keys
 
     @staticmethod
     def _modified(req: FeedRequest, headers: Headers, state: feedstate.State) -> bool:
@@ -306,11 +341,14 @@ class FeedServer:
             return self._render_and_store(req, state, key)
 
     def _render_and_store(self, req: FeedRequest, state: feedstate.State, key: str) -> bytes:
+        post_ids: list[int] = []
         started = time.perf_counter()
-        body = self.db.read(lambda conn: self._render(conn, req, state))
+        body = self.db.read(lambda conn: self._render(conn, req, state, post_ids))
         metrics.observe_render(req.fmt, time.perf_counter() - started)
         if isinstance(body, Problem):
             raise _RenderProblem(body)
+        if post_ids:
+            self.cache.set(key + ":sk", " ".join(f"post:{i}" for i in post_ids).encode())
         self.cache.set(key, body)
         self.cache.set_shared(f"last:{req.variant}", _pack(state, body))
         with self._locks_guard:
@@ -318,7 +356,9 @@ class FeedServer:
                 self._render_locks.clear()
         return body
 
-    def _render(self, conn: Any, req: FeedRequest, state: feedstate.State) -> bytes | Problem:
+    def _render(
+        self, conn: Any, req: FeedRequest, state: feedstate.State, post_ids: list[int] | None = None
+    ) -> bytes | Problem:
         if req.fmt == "opml":
             return self._render_opml(conn, state)
         scope = req.scope
@@ -329,18 +369,18 @@ class FeedServer:
                 return Problem(404, "not_found", f"unknown category {scope.category!r}")
             category_id = row.id
             category_name = self.site.category_label(row.names, scope.language, scope.category)
-        path = f"{scope.path}feed.{req.fmt}"
-        query = f"?limit={req.limit}" if req.limit != self.default_limit else ""
         feed = build_feed(
             conn,
             self.site,
             scope,
-            self_url=self.site.url(path + query),
+            self_url=self.self_url(req),
             feed_id=self.site.url(f"{scope.path}feed.atom"),
             limit=req.limit,
             updated=state.modified_at,
             category_id=category_id,
             category_name=category_name,
+            hubs=self.hubs,
+            post_ids=post_ids,
         )
         return FORMATS[req.fmt].render(feed, self.entries)
 

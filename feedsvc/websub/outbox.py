@@ -1,0 +1,58 @@
+"""The outbox: which scopes still have to be told about, written in the changing transaction itself.
+
+Durability: the row commits (or rolls back) with the change, so a process that dies right after a
+commit loses nothing; the worker finds the row on its next pass. Coalescing: one row per scope,
+updated in place (ON CONFLICT) by every further write, so a burst becomes one row and one round of
+pings and deliveries once the scope has been quiet for ``WEBSUB_QUIET`` seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from feedsvc.models import Post, Source, WebSubOutbox
+from feedsvc.scopes import OPML_SCOPE
+from feedsvc.write import FeedsChanged
+
+_OUTBOX = WebSubOutbox.__table__
+
+
+def notifies(session: Session, post_ids: Iterable[int]) -> bool:
+    """The one rule for whether a change reaches hubs and subscribers: unless every post it touched
+    is a partner item of a source that does not aggregate. Our own posts (no source) always do; a
+    change without posts (a renamed category) or of posts that are gone (deleted) does too."""
+    ids = set(post_ids)
+    if not ids:
+        return True
+    rows = session.execute(
+        select(Post.source_id, Source.aggregate)
+        .outerjoin(Source, Source.id == Post.source_id)
+        .where(Post.id.in_(ids))
+    ).all()
+    if len(rows) < len(ids):
+        return True  # a deleted post: whose it was cannot be told any more
+    return any(source_id is None or aggregate for source_id, aggregate in rows)
+
+
+def record(session: Session, change: FeedsChanged) -> None:
+    """Add or refresh the outbox row of every changed scope (a transaction listener)."""
+    scopes = sorted(s for s in change.scopes if s != OPML_SCOPE)  # sorted: one lock order for all writers
+    if not scopes:
+        return
+    notify = notifies(session, change.post_ids)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(_OUTBOX)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[_OUTBOX.c.scope],
+        set_={
+            "changed_at": stmt.excluded.changed_at,
+            "notify": _OUTBOX.c.notify | stmt.excluded.notify,
+        },
+    )
+    at = change.at
+    session.execute(stmt, [{"scope": s, "first_at": at, "changed_at": at, "notify": notify} for s in scopes])
