@@ -20,11 +20,15 @@ from feedsvc.websub.settings import WebSubSettings, from_config
 
 def init_app(app: Flask) -> None:
     from feedsvc.websub import hub, outbox
+    from feedsvc.websub.purge import ImmediatePurges
 
     settings = from_config(app.config, app.extensions["feedsvc.site"])
     app.extensions["feedsvc.websub"] = settings
     # Recorded in the changing transaction, so a change and its notification commit together.
     app.extensions["feedsvc.events"].subscribe_in_transaction(outbox.record)
+    if settings.purge_url:
+        # At once after each commit, besides the outbox's durable purges a moment later.
+        app.extensions["feedsvc.events"].subscribe(ImmediatePurges(settings, app.extensions["feedsvc.site"]))
     if settings.own_hub:
         app.register_blueprint(hub.bp)
 

@@ -42,7 +42,8 @@ from feedsvc.models import WebSubOutbox, WebSubPing, WebSubRateLimit, WebSubSubs
 from feedsvc.public.serving import Answer, FeedRequest, FeedServer
 from feedsvc.site import Site
 from feedsvc.websub import http
-from feedsvc.websub.settings import WebSubSettings, feed_urls, surrogate_key
+from feedsvc.websub.purge import purge
+from feedsvc.websub.settings import WebSubSettings, feed_urls
 
 log = logging.getLogger(__name__)
 
@@ -367,13 +368,7 @@ class Publisher:
                     )
                     ok = 200 <= response.status_code < 300
                 else:
-                    path = urlsplit(row.topic).path
-                    keys = surrogate_key(row.scope)
-                    response = client.request(
-                        self.settings.purge_method,
-                        row.target.format(path=path, url=row.topic),
-                        headers={"xkey": keys, "Surrogate-Key": keys},
-                    )
+                    response = purge(client, self.settings, row.scope, row.topic)
                     # Nothing cached under the URL (404) is as good as purged.
                     ok = 200 <= response.status_code < 300 or response.status_code == 404
         except httpx.HTTPError as error:
