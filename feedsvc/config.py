@@ -38,6 +38,13 @@ _ENV: dict[str, tuple[str, Any]] = {
     "REDIS_TIMEOUT": ("REDIS_TIMEOUT", float),
     "REDIS_BREAKER_SECONDS": ("REDIS_BREAKER_SECONDS", float),
     "RENDER_LOCK_WAIT": ("RENDER_LOCK_WAIT", float),
+    "NEWS_PUBLICATION_NAME": ("NEWS_PUBLICATION_NAME", str),
+    "YANDEX_MAX_AGE_HOURS": ("YANDEX_MAX_AGE_HOURS", int),
+    "YANDEX_MAX_ITEMS": ("YANDEX_MAX_ITEMS", int),
+    "FEED_ICON_URL": ("FEED_ICON_URL", str),
+    "FEED_LOGO_URL": ("FEED_LOGO_URL", str),
+    "FAVICON_URL": ("FAVICON_URL", str),
+    "FEED_IMAGE_SIZE": ("FEED_IMAGE_SIZE", str),
     # Networks a partner may live on although private, e.g. "10.20.0.0/16,192.168.5.7/32".
     # The variable carries the config key's name, as the README documents it.
     "FETCH_ALLOW_NETWORKS": (
@@ -87,6 +94,15 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_TIMEOUT": 0.05,  # connect and socket timeout of every Redis call
     "REDIS_BREAKER_SECONDS": 2.0,
     "RENDER_LOCK_WAIT": 0.5,  # how long a poll waits for another process's render of the same version
+    # Aggregators. The news sitemap's publication name defaults to SITE_NAME.
+    "NEWS_PUBLICATION_NAME": None,
+    "YANDEX_MAX_AGE_HOURS": 192,  # eight days
+    "YANDEX_MAX_ITEMS": 100,
+    # Channel branding (absolute URLs); absent parts are left out of the feeds.
+    "FEED_ICON_URL": None,  # Atom icon, JSON Feed icon (square)
+    "FEED_LOGO_URL": None,  # Atom logo, RSS <image> (else the icon)
+    "FAVICON_URL": None,  # JSON Feed favicon
+    "FEED_IMAGE_SIZE": None,  # RSS <image> "WIDTHxHEIGHT", at most 144x400
 }
 
 
@@ -118,6 +134,31 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"FEEDSVC_TIMEZONE: unknown time zone {config['TIMEZONE']!r}") from exc
     config.setdefault("SECRET_KEY", os.urandom(16).hex())
+    config["NEWS_PUBLICATION_NAME"] = config.get("NEWS_PUBLICATION_NAME") or config["SITE_NAME"]
+    for key in ("FEED_ICON_URL", "FEED_LOGO_URL", "FAVICON_URL"):
+        value = config.get(key)
+        if value and not str(value).startswith(("http://", "https://")):
+            raise ValueError(f"FEEDSVC_{key} must be an absolute http(s) URL")
+    config["FEED_IMAGE_SIZE"] = _image_size(config.get("FEED_IMAGE_SIZE"))
+    for key in ("YANDEX_MAX_AGE_HOURS", "YANDEX_MAX_ITEMS"):
+        if int(config[key]) < 1:
+            raise ValueError(f"FEEDSVC_{key} must be at least 1")
+
+
+def _image_size(value: Any) -> tuple[int, int] | None:
+    """RSS <image> width and height: RSS allows at most 144 by 400 pixels."""
+    if not value:
+        return None
+    if isinstance(value, str):
+        width_text, _, height_text = value.lower().partition("x")
+        try:
+            value = (int(width_text), int(height_text))
+        except ValueError:
+            raise ValueError("FEEDSVC_FEED_IMAGE_SIZE must look like 144x144") from None
+    width, height = value
+    if not (0 < width <= 144 and 0 < height <= 400):
+        raise ValueError("FEEDSVC_FEED_IMAGE_SIZE: RSS allows at most 144 wide and 400 high")
+    return width, height
 
 
 def normalize_database_url(url: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from feedsvc.feeds.atom import AtomWriter
 from feedsvc.feeds.base import FeedWriter
 from feedsvc.feeds.jsonfeed import JsonFeedWriter
-from feedsvc.feeds.model import Alternate, Category, Feed, Image, Item, SourceRef
+from feedsvc.feeds.model import Alternate, Category, Feed, FeedLink, Image, Item, SourceRef
 from feedsvc.feeds.opml import OPML_CONTENT_TYPE, OpmlOutline, render_opml
 from feedsvc.feeds.rss import RssWriter
 
@@ -30,6 +30,7 @@ __all__ = [
     "AtomWriter",
     "Category",
     "Feed",
+    "FeedLink",
     "FeedWriter",
     "Image",
     "Item",

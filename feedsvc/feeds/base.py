@@ -21,7 +21,7 @@ from urllib.parse import quote, urljoin
 
 from lxml import etree
 
-from feedsvc.feeds.model import Feed, Image, Item
+from feedsvc.feeds.model import Feed, FeedLink, Image, Item
 from feedsvc.sanitize import html_to_text
 from feedsvc.text import summarize, xml_safe
 
@@ -402,6 +402,14 @@ class PreparedFeed:
     generator: str
     icon_url: str | None
     items: tuple[PreparedItem, ...]
+    logo_url: str | None = None
+    favicon_url: str | None = None
+    image_size: tuple[int, int] | None = None
+    links: tuple[FeedLink, ...] = ()
+    archive: bool = False
+
+    def link(self, rel: str) -> str | None:
+        return next((link.href for link in self.links if link.rel == rel), None)
 
 
 def _prepare_item(item: Item, feed_language: str | None) -> PreparedItem:
@@ -493,4 +501,9 @@ def prepare(feed: Feed) -> PreparedFeed:
         generator=clean_line(feed.generator) or "feedsvc",
         icon_url=as_uri(feed.icon_url) if feed.icon_url else None,
         items=tuple(_prepared(item, language or None) for item in feed.items),
+        logo_url=as_uri(feed.logo_url) if feed.logo_url else None,
+        favicon_url=as_uri(feed.favicon_url) if feed.favicon_url else None,
+        image_size=feed.image_size,
+        links=tuple(FeedLink(link.rel, as_uri(link.href)) for link in feed.links),
+        archive=feed.archive,
     )
