@@ -198,10 +198,7 @@ def archive_items(
     stmt = stmt.where(published <= now)
     if before is not None:
         stmt = stmt.where(or_(published < before[0], and_(published == before[0], ident < before[1])))
-    ids = [
-        row.id
-        for row in conn.execute(stmt.order_by(published, ident).offset(offset).limit(limit))
-    ]
+    ids = [row.id for row in conn.execute(stmt.order_by(published, ident).offset(offset).limit(limit))]
     if not ids:
         return []
     rows = list(

@@ -36,6 +36,7 @@ def scopes_for(language: str, category_slugs: list[str] | tuple[str, ...]) -> se
     keys.update(f"{language}/{slug}" for slug in category_slugs)
     return keys
 
+
 # Derived scopes, bumped by the write path along with the feed scope they follow:
 # "<lang>#reach" / "#reach": the aggregator documents (news sitemap, Yandex) of one or all languages,
 # which also change as time moves posts out of their windows; "<scope>#archive": the scope's archive

@@ -502,6 +502,7 @@ def touch(session: Session, scopes: Iterable[str]) -> None:
 
 # -- time: scheduled posts come due ---------------------------------------------------------------
 
+
 def next_due(session: Session, scope: str, now: datetime) -> datetime | None:
     """The next time after ``now`` at which ``scope``'s content changes by itself, or None."""
     if scope.endswith(ARCHIVE) or not (is_feed_scope(scope) or scope.endswith(REACH)):

@@ -24,6 +24,7 @@ FIELDS = (
     "category_map",
     "interval_s",
     "syndicate",
+    "aggregate",
     "timezone",
     "enabled",
 )
@@ -93,6 +94,7 @@ def create_source(session: Session, site: Site, settings: IngestSettings, data: 
         timezone=_check_zone(data.get("timezone") or "UTC"),
         interval_s=interval,
         syndicate=data.get("syndicate", True),
+        aggregate=data.get("aggregate", False),
         enabled=True,
         next_fetch_at=now,
         consecutive_errors=0,
@@ -140,6 +142,8 @@ def update_source(
         source.next_fetch_at = utcnow()
     elif "enabled" in data and not data["enabled"]:
         source.enabled, source.disabled_reason = False, "disabled by the operator"
+    if "aggregate" in data:
+        source.aggregate = data["aggregate"]  # for items fetched from now on, as a new language is
     if "syndicate" in data and data["syndicate"] != source.syndicate:
         source.syndicate = data["syndicate"]
         _resyndicate(session, source)
@@ -189,6 +193,7 @@ def source_json(session: Session, source: Source) -> dict[str, Any]:
         "timezone": source.timezone,
         "interval_s": source.interval_s,
         "syndicate": source.syndicate,
+        "aggregate": source.aggregate,
         "enabled": source.enabled,
         "disabled_reason": source.disabled_reason,
         "health": {

@@ -221,9 +221,7 @@ class Archive(Document):
             size = upto - start
             if not 0 < size <= ARCHIVE_PAGE + server.max_limit:
                 return _problem(404, "no such archive page")
-        items = archive_items(
-            conn, server.site, req.scope, category_id, now, offset=start, limit=size
-        )
+        items = archive_items(conn, server.site, req.scope, category_id, now, offset=start, limit=size)
         current = server.site.url(f"{req.scope.path}feed.{req.fmt}")
         links = [FeedLink("current", current)]
         if number > 1:
@@ -261,4 +259,3 @@ def current_links(
 
 ARCHIVE = Archive()
 REGISTRY: tuple[Document, ...] = (Robots(), SitemapIndex(), SitemapPage(), NewsSitemap(), Yandex())
-
