@@ -44,25 +44,35 @@ class SitemapPage:
     lastmod: datetime
 
 
-def sitemap_pages(conn: Connection, now: datetime) -> list[SitemapPage]:
-    """Pages keyed by id range, so a post stays on its page for good; empty ranges are left out."""
-    block = ((_P.id - 1) / SITEMAP_PAGE).label("block")
+def sitemap_pages(conn: Connection, now: datetime) -> list[SitemapPage | None]:
+    """Pages keyed by id range, so a post stays on its page for good; empty ranges are left out.
+    Page 1 is always there: it also lists the home pages (a sitemap index needs one sitemap)."""
+    block = ((_P.id - 1) // SITEMAP_PAGE).label("block")  # integer division in SQL
     rows = conn.execute(
         select(block, func.max(_P.updated_at).label("lastmod"))
         .where(*_OWN_SHOWN, _P.published_at <= now)
         .group_by(block)
         .order_by(block)
     )
-    return [SitemapPage(int(r.block) + 1, _aware(r.lastmod)) for r in rows]
+    pages = [SitemapPage(int(r.block) + 1, _aware(r.lastmod)) for r in rows]
+    return pages if pages and pages[0].number == 1 else [None, *pages]
 
 
-def sitemap_index(site: Site, pages: list[SitemapPage]) -> bytes:
+def sitemap_index(site: Site, pages: list[SitemapPage | None]) -> bytes:
     root = etree.Element(f"{{{SITEMAP_NS}}}sitemapindex", nsmap={None: SITEMAP_NS})
     for page in pages:
         entry = etree.SubElement(root, f"{{{SITEMAP_NS}}}sitemap")
-        etree.SubElement(entry, f"{{{SITEMAP_NS}}}loc").text = site.url(f"/sitemaps/posts-{page.number}.xml")
-        etree.SubElement(entry, f"{{{SITEMAP_NS}}}lastmod").text = w3c(page.lastmod)
+        number = page.number if page is not None else 1
+        etree.SubElement(entry, f"{{{SITEMAP_NS}}}loc").text = site.url(f"/sitemaps/posts-{number}.xml")
+        if page is not None:  # page 1 with home pages only has no change time to state
+            etree.SubElement(entry, f"{{{SITEMAP_NS}}}lastmod").text = w3c(page.lastmod)
     return serialize(root)
+
+
+def _home_pages(root: etree._Element, site: Site, languages: tuple[str, ...]) -> None:
+    for path in ["/", *(f"/{lang}/" for lang in languages)]:
+        url = etree.SubElement(root, f"{{{SITEMAP_NS}}}url")
+        etree.SubElement(url, f"{{{SITEMAP_NS}}}loc").text = as_uri(site.url(path))
 
 
 def sitemap_page(conn: Connection, site: Site, number: int, now: datetime) -> bytes | None:
@@ -75,9 +85,11 @@ def sitemap_page(conn: Connection, site: Site, number: int, now: datetime) -> by
             .order_by(_P.id)
         )
     )
-    if not rows:
+    if not rows and number != 1:
         return None
     root = etree.Element(f"{{{SITEMAP_NS}}}urlset", nsmap={None: SITEMAP_NS})
+    if number == 1:
+        _home_pages(root, site, site.languages)
     for r in rows:
         url = etree.SubElement(root, f"{{{SITEMAP_NS}}}url")
         etree.SubElement(url, f"{{{SITEMAP_NS}}}loc").text = as_uri(site.post_url(r.language, r.slug))
@@ -100,8 +112,12 @@ def news_sitemap(
     )
     if language is not None:
         stmt = stmt.where(_P.language == language)
-    rows = conn.execute(stmt.order_by(_P.published_at.desc(), _P.id.desc()).limit(NEWS_LIMIT))
+    rows = list(conn.execute(stmt.order_by(_P.published_at.desc(), _P.id.desc()).limit(NEWS_LIMIT)))
     root = etree.Element(f"{{{SITEMAP_NS}}}urlset", nsmap={None: SITEMAP_NS, "news": NEWS_NS})
+    if not rows:
+        # The schema wants at least one URL: the home page, without news data, when no news is fresh.
+        url = etree.SubElement(root, f"{{{SITEMAP_NS}}}url")
+        etree.SubElement(url, f"{{{SITEMAP_NS}}}loc").text = site.url(f"/{language}/" if language else "/")
     name = clean_line(publication) or site.name
     for r in rows:
         url = etree.SubElement(root, f"{{{SITEMAP_NS}}}url")

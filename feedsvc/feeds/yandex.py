@@ -87,7 +87,8 @@ class YandexWriter:
             entry.link(href=item.url)
             entry.description(escape_html(item.summary))
             if item.categories:
-                # Yandex takes one category: the post's first, by its label in the feed's language.
+                # Yandex takes one category: the post's first (by slug, a stable order), by its label
+                # in the feed's language.
                 first = item.categories[0]
                 entry.category({"term": first.term, "label": plain(first.label)})
             if item.image is not None:
