@@ -66,6 +66,13 @@ _ENV: dict[str, tuple[str, Any]] = {
     "WEBSUB_CONCURRENCY": ("WEBSUB_CONCURRENCY", int),
     "PURGE_URL": ("PURGE_URL", str),
     "PURGE_METHOD": ("PURGE_METHOD", str),
+    "NEWS_PUBLICATION_NAME": ("NEWS_PUBLICATION_NAME", str),
+    "YANDEX_MAX_AGE_HOURS": ("YANDEX_MAX_AGE_HOURS", int),
+    "YANDEX_MAX_ITEMS": ("YANDEX_MAX_ITEMS", int),
+    "FEED_ICON_URL": ("FEED_ICON_URL", str),
+    "FEED_LOGO_URL": ("FEED_LOGO_URL", str),
+    "FAVICON_URL": ("FAVICON_URL", str),
+    "FEED_IMAGE_SIZE": ("FEED_IMAGE_SIZE", str),
     # Networks a partner may live on although private, e.g. "10.20.0.0/16,192.168.5.7/32".
     # The variable carries the config key's name, as the README documents it.
     "FETCH_ALLOW_NETWORKS": (
@@ -139,6 +146,15 @@ DEFAULTS: dict[str, Any] = {
     # "http://127.0.0.1:6081/purge{path}" ({path}: the feed's path, {url}: its absolute URL).
     "PURGE_URL": "",
     "PURGE_METHOD": "PURGE",
+    # Aggregators. The news sitemap's publication name defaults to SITE_NAME.
+    "NEWS_PUBLICATION_NAME": None,
+    "YANDEX_MAX_AGE_HOURS": 192,  # eight days
+    "YANDEX_MAX_ITEMS": 100,
+    # Channel branding (absolute URLs); absent parts are left out of the feeds.
+    "FEED_ICON_URL": None,  # Atom icon, JSON Feed icon (square)
+    "FEED_LOGO_URL": None,  # Atom logo, RSS <image> (else the icon)
+    "FAVICON_URL": None,  # JSON Feed favicon
+    "FEED_IMAGE_SIZE": None,  # RSS <image> "WIDTHxHEIGHT", at most 144x400
 }
 
 
@@ -181,6 +197,31 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
             raise ValueError(f"FEEDSVC_WEBSUB_HUBS: {hub!r} is not an absolute http(s) URL")
     if not config["WEBSUB_LEASE_MIN"] <= config["WEBSUB_LEASE_DEFAULT"] <= config["WEBSUB_LEASE_MAX"]:
         raise ValueError("FEEDSVC_WEBSUB_LEASE_*: need MIN <= DEFAULT <= MAX")
+    config["NEWS_PUBLICATION_NAME"] = config.get("NEWS_PUBLICATION_NAME") or config["SITE_NAME"]
+    for key in ("FEED_ICON_URL", "FEED_LOGO_URL", "FAVICON_URL"):
+        value = config.get(key)
+        if value and not str(value).startswith(("http://", "https://")):
+            raise ValueError(f"FEEDSVC_{key} must be an absolute http(s) URL")
+    config["FEED_IMAGE_SIZE"] = _image_size(config.get("FEED_IMAGE_SIZE"))
+    for key in ("YANDEX_MAX_AGE_HOURS", "YANDEX_MAX_ITEMS"):
+        if int(config[key]) < 1:
+            raise ValueError(f"FEEDSVC_{key} must be at least 1")
+
+
+def _image_size(value: Any) -> tuple[int, int] | None:
+    """RSS <image> width and height: RSS allows at most 144 by 400 pixels."""
+    if not value:
+        return None
+    if isinstance(value, str):
+        width_text, _, height_text = value.lower().partition("x")
+        try:
+            value = (int(width_text), int(height_text))
+        except ValueError:
+            raise ValueError("FEEDSVC_FEED_IMAGE_SIZE must look like 144x144") from None
+    width, height = value
+    if not (0 < width <= 144 and 0 < height <= 400):
+        raise ValueError("FEEDSVC_FEED_IMAGE_SIZE: RSS allows at most 144 wide and 400 high")
+    return width, height
 
 
 def normalize_database_url(url: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, Select, bindparam, select
+from sqlalchemy import Connection, Row, Select, and_, bindparam, func, or_, select
 
 from feedsvc.feeds.model import (
     Alternate,
@@ -19,7 +19,7 @@ from feedsvc.feeds.model import (
     Thumbnail,
 )
 from feedsvc.models import Category as CategoryRow
-from feedsvc.models import Post, PostCategory, PostEnclosure, Source
+from feedsvc.models import Post, PostCategory, PostEnclosure, Source, utcnow
 from feedsvc.scopes import Scope
 from feedsvc.site import Site
 
@@ -47,10 +47,14 @@ _ITEM_COLUMNS = (
     _P.translation_group,
     _P.rights,
     _P.media_credits,
+    _P.genre,
     _S.name.label("source_name"),
     _S.url.label("source_url"),
     _S.home_url.label("source_home_url"),
 )
+
+
+ITEM_COLUMNS = _ITEM_COLUMNS  # for the other readers of items (aggregator documents)
 
 
 def _newest(stmt: Select) -> Select:
@@ -60,13 +64,18 @@ def _newest(stmt: Select) -> Select:
 
 
 # Built once with bind parameters: constructing statements per render cost more than running them.
-_ALL = _newest(select(*_ITEM_COLUMNS).where(_P.visible.is_(True)))
-_LANGUAGE = _newest(select(*_ITEM_COLUMNS).where(_P.visible.is_(True), _P.language == bindparam("language")))
+# Scheduled posts (published_at after now) are stored but shown nowhere until their time.
+_SHOWN = (_P.visible.is_(True), _P.published_at <= bindparam("now"))
+_ALL = _newest(select(*_ITEM_COLUMNS).where(*_SHOWN))
+_LANGUAGE = _newest(select(*_ITEM_COLUMNS).where(*_SHOWN, _P.language == bindparam("language")))
 # Walk the category index newest first; the posts are then fetched by primary key.
 _CATEGORY_IDS = (
     select(_PC.post_id)
     .where(
-        _PC.category_id == bindparam("category"), _PC.language == bindparam("language"), _PC.visible.is_(True)
+        _PC.category_id == bindparam("category"),
+        _PC.language == bindparam("language"),
+        _PC.visible.is_(True),
+        _PC.published_at <= bindparam("now"),
     )
     .order_by(_PC.published_at.desc(), _PC.post_id.desc())
     .limit(bindparam("limit"))
@@ -91,14 +100,18 @@ _TRANSLATIONS = (
 )
 
 
-def _post_rows(conn: Connection, scope: Scope, limit: int, category_id: int | None) -> list[Row]:
+def _post_rows(
+    conn: Connection, scope: Scope, limit: int, category_id: int | None, now: datetime
+) -> list[Row]:
     if category_id is not None:
         return list(
-            conn.execute(_CATEGORY, {"category": category_id, "language": scope.language, "limit": limit})
+            conn.execute(
+                _CATEGORY, {"category": category_id, "language": scope.language, "limit": limit, "now": now}
+            )
         )
     if scope.language is not None:
-        return list(conn.execute(_LANGUAGE, {"language": scope.language, "limit": limit}))
-    return list(conn.execute(_ALL, {"limit": limit}))
+        return list(conn.execute(_LANGUAGE, {"language": scope.language, "limit": limit, "now": now}))
+    return list(conn.execute(_ALL, {"limit": limit, "now": now}))
 
 
 def load_items(
@@ -107,12 +120,18 @@ def load_items(
     scope: Scope,
     limit: int,
     category_id: int | None,
+    now: datetime | None = None,
     post_ids: list[int] | None = None,
 ) -> list[Item]:
-    """The feed's items, newest first; ``post_ids`` (when given) receives their post ids."""
-    rows = _post_rows(conn, scope, limit, category_id)
+    """The feed's items, newest first, as of ``now``; ``post_ids`` (when given) receives their ids."""
+    rows = _post_rows(conn, scope, limit, category_id, now or utcnow())
     if post_ids is not None:
         post_ids.extend(r.id for r in rows)
+    return decorate(conn, site, rows)
+
+
+def decorate(conn: Connection, site: Site, rows: list[Row]) -> list[Item]:
+    """Items from post rows (``_ITEM_COLUMNS``), with their categories, translations and media."""
     if not rows:
         return []
     cats: dict[int, list[tuple[str, dict[str, str]]]] = defaultdict(list)
@@ -195,6 +214,67 @@ def _item(site: Site, r: Row, cats: object, group: object, enclosures: object = 
     )
 
 
+# -- archives (RFC 5005): pages of a scope's posts counted from the oldest ---------------------------
+
+
+def _scope_keys(scope: Scope, category_id: int | None) -> tuple[Select, object, object]:
+    """Ids of the scope's shown posts with their sort key (published_at, id), unordered."""
+    if category_id is not None:
+        stmt = select(_PC.post_id.label("id"), _PC.published_at.label("published_at")).where(
+            _PC.category_id == category_id,
+            _PC.language == scope.language,
+            _PC.visible.is_(True),
+        )
+        return stmt, _PC.published_at, _PC.post_id
+    stmt = select(_P.id, _P.published_at).where(_P.visible.is_(True))
+    if scope.language is not None:
+        stmt = stmt.where(_P.language == scope.language)
+    return stmt, _P.published_at, _P.id
+
+
+def count_shown(conn: Connection, scope: Scope, category_id: int | None, now: datetime) -> int:
+    stmt, published, _ = _scope_keys(scope, category_id)
+    return conn.execute(
+        select(func.count()).select_from(stmt.where(published <= now).subquery())
+    ).scalar_one()
+
+
+def post_key(conn: Connection, post_id: int) -> tuple[datetime, int] | None:
+    row = conn.execute(select(_P.published_at, _P.id).where(_P.id == post_id)).first()
+    return None if row is None else (row.published_at, row.id)
+
+
+def archive_items(
+    conn: Connection,
+    site: Site,
+    scope: Scope,
+    category_id: int | None,
+    now: datetime,
+    *,
+    offset: int,
+    limit: int,
+    before: tuple[datetime, int] | None = None,
+) -> list[Item]:
+    """The posts ranked ``offset + 1`` … ``offset + limit`` from the oldest (and older than ``before``),
+    newest first as in every feed. Ranks of old posts do not move when posts are added."""
+    stmt, published, ident = _scope_keys(scope, category_id)
+    stmt = stmt.where(published <= now)
+    if before is not None:
+        stmt = stmt.where(or_(published < before[0], and_(published == before[0], ident < before[1])))
+    ids = [row.id for row in conn.execute(stmt.order_by(published, ident).offset(offset).limit(limit))]
+    if not ids:
+        return []
+    rows = list(
+        conn.execute(
+            select(*_ITEM_COLUMNS)
+            .outerjoin(Source.__table__, _S.id == _P.source_id)
+            .where(_P.id.in_(ids))
+            .order_by(_P.published_at.desc(), _P.id.desc())
+        )
+    )
+    return decorate(conn, site, rows)
+
+
 def build_feed(
     conn: Connection,
     site: Site,
@@ -208,6 +288,7 @@ def build_feed(
     category_name: str | None = None,
     hubs: tuple[str, ...] = (),
     post_ids: list[int] | None = None,
+    now: datetime | None = None,
 ) -> Feed:
     return Feed(
         title=site.title(scope.language, category_name),
@@ -219,6 +300,6 @@ def build_feed(
         language=scope.language,
         updated=updated,
         feed_id=feed_id,
-        items=load_items(conn, site, scope, limit, category_id, post_ids),
+        items=load_items(conn, site, scope, limit, category_id, now, post_ids) if limit > 0 else [],
         hubs=hubs,
     )

@@ -11,12 +11,12 @@ import contextlib
 import os
 import secrets
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Connection, Engine, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ from feedsvc.models import FeedState, utcnow
 class State:
     token: str
     modified_at: datetime
+    next_due_at: datetime | None = None  # when time alone changes the scope's content
 
 
 _table = FeedState.__table__
@@ -34,23 +35,45 @@ _table = FeedState.__table__
 
 def read(conn: Connection | Session, scope: str) -> State | None:
     """The scope's current version (one primary-key lookup), or None if it has none yet."""
-    row = conn.execute(select(_table.c.token, _table.c.modified_at).where(_table.c.scope == scope)).first()
-    return None if row is None else State(row[0], row[1])
+    row = conn.execute(
+        select(_table.c.token, _table.c.modified_at, _table.c.next_due_at).where(_table.c.scope == scope)
+    ).first()
+    return None if row is None else State(row[0], row[1], row[2])
 
 
-def bump(session: Session, scopes: Iterable[str], now: datetime | None = None) -> None:
-    """Give each scope a new version (creating its row if needed), in the caller's transaction."""
+def bump(
+    session: Session,
+    scopes: Iterable[str],
+    now: datetime | None = None,
+    due: Mapping[str, datetime] | None = None,
+) -> None:
+    """Give each scope a new version (creating its row if needed), in the caller's transaction.
+
+    ``due``: times at which a scope's content changes by itself; a scope's ``next_due_at`` becomes the
+    earlier of the stored one and the given one (a stale earlier one only costs one spare bump).
+    """
     keys = sorted(set(scopes))  # a fixed order keeps concurrent writers from deadlocking
     if not keys:
         return
     now = now or utcnow()
-    rows = [{"scope": key, "token": secrets.token_hex(8), "modified_at": now} for key in keys]
+    due = due or {}
+    rows = [
+        {"scope": key, "token": secrets.token_hex(8), "modified_at": now, "next_due_at": due.get(key)}
+        for key in keys
+    ]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(_table)
+    stored, given = _table.c.next_due_at, stmt.excluded.next_due_at
+    earlier = case(
+        (given.is_(None), stored),
+        (stored.is_(None), given),
+        (given < stored, given),
+        else_=stored,
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=[_table.c.scope],
-        set_={"token": stmt.excluded.token, "modified_at": stmt.excluded.modified_at},
+        set_={"token": stmt.excluded.token, "modified_at": stmt.excluded.modified_at, "next_due_at": earlier},
     )
     session.execute(stmt, rows)
 
@@ -71,7 +94,7 @@ class StateReader:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
         mark = "?" if self.sqlite else "%s"
-        self.sql = f"SELECT token, modified_at FROM feed_states WHERE scope = {mark}"
+        self.sql = f"SELECT token, modified_at, next_due_at FROM feed_states WHERE scope = {mark}"
         self._local = threading.local()
 
     def _connection(self) -> Any:
@@ -112,7 +135,10 @@ class StateReader:
                     raise
         if row is None:
             return None
-        modified = row[1]
-        if isinstance(modified, str):  # SQLite returns the stored text
-            modified = datetime.fromisoformat(modified)
-        return State(row[0], modified.replace(tzinfo=UTC))
+        return State(row[0], _aware(row[1]), None if row[2] is None else _aware(row[2]))
+
+
+def _aware(value: datetime | str) -> datetime:
+    if isinstance(value, str):  # SQLite returns the stored text
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -87,6 +88,10 @@ class Post(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     translation_group: Mapped[int | None] = mapped_column(BigInteger)
     visible: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Yandex genre: message, article or interview.
+    genre: Mapped[str] = mapped_column(String(16), default="message", server_default="message")
+    # Whether the post goes to aggregator profiles (news sitemap, Yandex) and hub deliveries.
+    aggregate: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Partner items: the source they came from (named in feeds as RSS <source> / atom:source).
     source_id: Mapped[int | None] = mapped_column(
         ForeignKey("sources.id", ondelete="SET NULL", name="fk_posts_source_id"), index=True
@@ -147,6 +152,9 @@ class FeedState(Base):
     scope: Mapped[str] = mapped_column(String(200), primary_key=True)
     token: Mapped[str] = mapped_column(String(32))
     modified_at: Mapped[datetime]
+    # The earliest time the scope's content changes without a write (a scheduled post comes due, a
+    # post leaves a time window); pollers and the worker bump the scope once it has passed.
+    next_due_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class ApiToken(Base):
@@ -180,7 +188,7 @@ class Source(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # for dates without a usable zone
     interval_s: Mapped[int] = mapped_column(Integer)
     syndicate: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Whether a change of its items alone notifies hubs and subscribers (our own posts always do).
+    # Its items go to aggregator profiles and hub deliveries: off for partners unless chosen.
     aggregate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(Text)

@@ -36,6 +36,8 @@ EDITABLE = (
     "url",
     "image_url",
     "translation_of",
+    "genre",
+    "aggregate",
 )
 
 
@@ -54,6 +56,8 @@ class PostInput:
     url: str | None = None
     image_url: str | None = None
     translation_of: int | None = None
+    genre: str | None = None  # Yandex genre; default "message"
+    aggregate: bool | None = None  # to aggregators and hub deliveries; default true
     given: frozenset[str] = frozenset()  # which fields the caller set (PATCH may set one to null)
 
 
@@ -198,6 +202,8 @@ def create_post(session: Session, site: Site, data: PostInput, *, uid: str | Non
         image_length=0,
         content=None,
         summary=None,
+        genre=data.genre or "message",
+        aggregate=True if data.aggregate is None else data.aggregate,
     )
     for name, value in _text_values(
         post, PostInput(**{**data.__dict__, "given": frozenset(EDITABLE)})
@@ -229,6 +235,11 @@ def update_post(session: Session, site: Site, post: Post, data: PostInput) -> Po
         if data.published_at is None:
             raise InvalidInput("must not be null", field="published_at")
         values["published_at"] = data.published_at.astimezone(UTC)
+    for flag in ("genre", "aggregate"):
+        if flag in given:
+            if getattr(data, flag) is None:
+                raise InvalidInput("must not be null", field=flag)
+            values[flag] = getattr(data, flag)
     if "slug" in given:
         if not data.slug:
             raise InvalidInput("must not be empty", field="slug")
@@ -286,4 +297,7 @@ def post_json(session: Session, site: Site, post: Post) -> dict[str, Any]:
             for s in sorted(siblings, key=lambda s: s.language)
         ],
         "visible": post.visible,
+        "status": "scheduled" if post.published_at > utcnow() else "published",
+        "genre": post.genre,
+        "aggregate": post.aggregate,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 # A language code or category slug as it may appear in a path; anything else names nothing.
 SEGMENT = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -34,6 +35,33 @@ def scopes_for(language: str, category_slugs: list[str] | tuple[str, ...]) -> se
     keys = {"*", language}
     keys.update(f"{language}/{slug}" for slug in category_slugs)
     return keys
+
+
+# Derived scopes, bumped by the write path along with the feed scope they follow:
+# "<lang>#reach" / "#reach": the aggregator documents (news sitemap, Yandex) of one or all languages,
+# which also change as time moves posts out of their windows; "<scope>#archive": the scope's archive
+# pages, which change only when a post that may sit in them changes.
+REACH = "#reach"
+ARCHIVE = "#archive"
+
+
+# A Google News sitemap lists the posts of the last two days; every reach scope is also bumped at least
+# this often, so age windows (Yandex) move on although no post changed.
+NEWS_WINDOW = timedelta(hours=48)
+REACH_TICK = timedelta(hours=1)
+
+
+def reach_scope(language: str | None) -> str:
+    return f"{language}{REACH}" if language else REACH
+
+
+def archive_scope(scope_key: str) -> str:
+    return f"{scope_key}{ARCHIVE}"
+
+
+def is_feed_scope(key: str) -> bool:
+    return "#" not in key and key != OPML_SCOPE
+
 
 # The feed list (/feeds.opml) has a version of its own: it changes when categories do.
 OPML_SCOPE = "opml"

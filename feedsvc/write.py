@@ -16,18 +16,28 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from feedsvc import feedstate
 from feedsvc.errors import Conflict
-from feedsvc.models import Category, Post, PostCategory, PostEnclosure, Source, SourceItem, utcnow
-from feedsvc.scopes import OPML_SCOPE, scopes_for
+from feedsvc.models import Category, FeedState, Post, PostCategory, PostEnclosure, Source, SourceItem, utcnow
+from feedsvc.scopes import (
+    ARCHIVE,
+    NEWS_WINDOW,
+    OPML_SCOPE,
+    REACH,
+    REACH_TICK,
+    archive_scope,
+    is_feed_scope,
+    reach_scope,
+    scopes_for,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,6 +69,10 @@ class _Pending:
     scopes: set[str] = field(default_factory=set)
     forgotten: set[str] = field(default_factory=set)
     post_ids: set[int] = field(default_factory=set)
+    # Feed scopes whose archive pages may change (a post that may sit in one changed).
+    archived: set[str] = field(default_factory=set)
+    # Scope → earliest time its content changes by itself (a scheduled post, a post leaving a window).
+    due: dict[str, datetime] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.scopes or self.forgotten or self.post_ids)
@@ -74,11 +88,53 @@ def _pending(session: Session) -> _Pending:
     return pending
 
 
-def mark(session: Session, scopes: Iterable[str], post_ids: Iterable[int] = ()) -> None:
-    """Record that these scopes change in this transaction (their versions are bumped at commit)."""
+def mark(
+    session: Session, scopes: Iterable[str], post_ids: Iterable[int] = (), *, archived: bool = True
+) -> None:
+    """Record that these scopes change in this transaction (their versions are bumped at commit).
+
+    ``archived``: the change may touch posts in the scopes' archive pages; only adding posts at the
+    newest end (and time making posts due) leaves archive pages as they were.
+    """
     pending = _pending(session)
+    scopes = set(scopes)
     pending.scopes.update(scopes)
     pending.post_ids.update(post_ids)
+    if archived:
+        pending.archived.update(s for s in scopes if is_feed_scope(s))
+
+
+def _now(session: Session) -> datetime:
+    # The due step passes its own clock, so a moved clock in tests moves the versions' times too.
+    return session.info.get("feedsvc.now") or utcnow()
+
+
+def schedule(session: Session, scopes: Iterable[str], published_at: datetime, aggregate: bool = True) -> None:
+    """Record when these scopes change by time alone because of a post published at ``published_at``:
+    a scheduled post at that time; an aggregated post when it leaves the news window."""
+    now = _now(session)
+    due = _pending(session).due
+    scopes = set(scopes)
+    reach = {reach_scope(s) for s in scopes if _is_language(s)} | ({REACH} if scopes else set())
+    if published_at > now:
+        when_by_scope = dict.fromkeys(scopes | (reach if aggregate else set()), published_at)
+    elif aggregate and published_at > now - NEWS_WINDOW:
+        when_by_scope = dict.fromkeys(reach, published_at + NEWS_WINDOW)
+    else:
+        return
+    for scope, when in when_by_scope.items():
+        if scope not in due or when < due[scope]:
+            due[scope] = when
+
+
+def _is_language(scope: str) -> bool:
+    return is_feed_scope(scope) and scope != "*" and "/" not in scope
+
+
+def _recent(session: Session, published_at: datetime) -> bool:
+    """A new post this recent lands after every archived one (archive pages are older than any current
+    feed's oldest item), so adding it leaves the archive pages as they are."""
+    return published_at > _now(session) - timedelta(minutes=10)
 
 
 # -- session hooks --------------------------------------------------------------------------------
@@ -115,11 +171,20 @@ def install(factory: sessionmaker[Session], events: Events) -> None:
         if not pending:
             return
         session.flush()  # every row change first: feed versions are the last locks taken
-        now = utcnow()
+        now = _now(session)
         keep = pending.scopes - pending.forgotten
+        # Derived scopes follow theirs: a language's aggregator documents, a scope's archive pages.
+        languages = {s for s in keep if _is_language(s)}
+        keep |= {reach_scope(lang) for lang in languages} | ({REACH} if languages else set())
+        keep |= {archive_scope(s) for s in pending.archived - pending.forgotten}
+        due = dict(pending.due)
+        for scope in keep:
+            if scope.endswith(REACH):  # time windows move on even when no post changes
+                due[scope] = min(due.get(scope, now + REACH_TICK), now + REACH_TICK)
         if pending.forgotten:
-            feedstate.forget(session, sorted(pending.forgotten))
-        feedstate.bump(session, keep, now)
+            gone = pending.forgotten | {archive_scope(s) for s in pending.forgotten}
+            feedstate.forget(session, sorted(gone))
+        feedstate.bump(session, keep, now, due)
         change = FeedsChanged(frozenset(keep), frozenset(pending.post_ids), now)
         for listener in events.in_transaction:
             listener(session, change)
@@ -128,6 +193,7 @@ def install(factory: sessionmaker[Session], events: Events) -> None:
     @event.listens_for(factory, "after_commit")
     def _emit(session: Session) -> None:
         session.info.pop(_KEY, None)
+        session.info.pop("feedsvc.now", None)
         change = session.info.pop("feedsvc.committing", None)
         if change is not None:
             events.emit(change)
@@ -135,6 +201,7 @@ def install(factory: sessionmaker[Session], events: Events) -> None:
     @event.listens_for(factory, "after_rollback")
     def _discard(session: Session) -> None:
         session.info.pop(_KEY, None)
+        session.info.pop("feedsvc.now", None)
         session.info.pop("feedsvc.committing", None)
 
 
@@ -197,7 +264,9 @@ def add_post(session: Session, post: Post, categories: list[Category]) -> Post:
             _link_rows(post.id, post.language, post.published_at, post.visible, [c.id for c in categories]),
         )
     session.expire(post, ["categories"])
-    mark(session, _post_scopes(post.language, [c.slug for c in categories], post.visible), [post.id])
+    scopes = _post_scopes(post.language, [c.slug for c in categories], post.visible)
+    mark(session, scopes, [post.id], archived=not _recent(session, post.published_at))
+    schedule(session, scopes, post.published_at, post.aggregate)
     return post
 
 
@@ -220,6 +289,7 @@ def change_post(
     session.expire(post, ["categories"])
     after = _post_scopes(post.language, [c.slug for c in cats], post.visible)
     mark(session, before | after, [post.id])
+    schedule(session, after, post.published_at, post.aggregate)
     return post
 
 
@@ -281,16 +351,22 @@ def insert_posts(
         )
     links: list[dict[str, Any]] = []
     scopes: set[str] = set()
+    old: set[str] = set()
     for post_id, row, cats in zip(ids, rows, categories, strict=True):
         links += _link_rows(
             post_id, row["language"], row["published_at"], row["visible"], [c for c, _ in cats]
         )
-        scopes |= _post_scopes(row["language"], [s for _, s in cats], row["visible"])
+        these = _post_scopes(row["language"], [s for _, s in cats], row["visible"])
+        scopes |= these
+        if not _recent(session, row["published_at"]):
+            old |= these
+        schedule(session, these, row["published_at"], row.get("aggregate", True))
     if links:
         session.execute(insert(_LINKS), links)
     if enclosures:
         _put_enclosures(session, dict(zip(ids, enclosures, strict=True)), replace=False)
-    mark(session, scopes, ids)
+    mark(session, scopes - old, ids, archived=False)
+    mark(session, old, ids)
     return ids
 
 
@@ -320,12 +396,12 @@ def update_post_row(
         )
     if enclosures is not None:
         _put_enclosures(session, {post_id: enclosures}, replace=True)
-    mark(
-        session,
-        _post_scopes(old.language, old_slugs, old.visible)
-        | _post_scopes(language, [s for _, s in categories], visible),
-        [post_id],
-    )
+    after = _post_scopes(language, [s for _, s in categories], visible)
+    mark(session, _post_scopes(old.language, old_slugs, old.visible) | after, [post_id])
+    aggregate = values.get("aggregate")
+    if aggregate is None:
+        aggregate = session.scalar(select(_POSTS.c.aggregate).where(_POSTS.c.id == post_id))
+    schedule(session, after, published, bool(aggregate))
 
 
 def _slugs_of(session: Session, post_ids: list[int]) -> list[str]:
@@ -431,7 +507,7 @@ def _languages_used(session: Session, category_id: int) -> set[str]:
 def add_category(session: Session, languages: Iterable[str], category: Category) -> Category:
     session.add(category)
     session.flush()
-    mark(session, _category_scopes(languages, category.slug) | {OPML_SCOPE})
+    mark(session, _category_scopes(languages, category.slug) | {OPML_SCOPE}, archived=False)
     return category
 
 
@@ -466,9 +542,81 @@ def delete_category(session: Session, languages: Iterable[str], slug: str) -> bo
 
 def ensure_state(session: Session, scope: str) -> None:
     """Give a scope that has never been written a first version (its first poll)."""
-    mark(session, [scope])
+    mark(session, [scope], archived=False)
 
 
 def touch(session: Session, scopes: Iterable[str]) -> None:
     """New versions for scopes whose content changed without a row change (time made a post due)."""
-    mark(session, scopes)
+    mark(session, scopes, archived=False)
+
+
+# -- time: scheduled posts come due ---------------------------------------------------------------
+
+
+def next_due(session: Session, scope: str, now: datetime) -> datetime | None:
+    """The next time after ``now`` at which ``scope``'s content changes by itself, or None."""
+    if scope.endswith(ARCHIVE) or not (is_feed_scope(scope) or scope.endswith(REACH)):
+        return None  # archive pages only hold published posts; the OPML list has no posts
+    reach = scope.endswith(REACH)
+    key = (scope.removesuffix(REACH) or "*") if reach else scope
+    language, _, slug = key.partition("/")
+    if slug:
+        stmt = (
+            select(func.min(_LINKS.c.published_at))
+            .join(_CATEGORIES, _CATEGORIES.c.id == _LINKS.c.category_id)
+            .where(_CATEGORIES.c.slug == slug, _LINKS.c.language == language, _LINKS.c.visible.is_(True))
+        )
+        column = _LINKS.c.published_at
+    else:
+        stmt = select(func.min(_POSTS.c.published_at)).where(_POSTS.c.visible.is_(True))
+        if language != "*":
+            stmt = stmt.where(_POSTS.c.language == language)
+        if reach:
+            stmt = stmt.where(_POSTS.c.aggregate.is_(True))
+        column = _POSTS.c.published_at
+    candidates = [session.scalar(stmt.where(column > now))]
+    if reach:
+        leaving = session.scalar(stmt.where(column > now - NEWS_WINDOW, column <= now))
+        candidates += [leaving + NEWS_WINDOW if leaving is not None else None, now + REACH_TICK]
+    found = [c for c in candidates if c is not None]
+    return min(found) if found else None
+
+
+def make_due(session: Session, scope: str, seen: datetime, now: datetime) -> bool:
+    """Bump ``scope`` because its due time ``seen`` has passed, unless another process already did:
+    the conditional update lets exactly one of any number of concurrent callers through."""
+    session.info["feedsvc.now"] = now
+    states = _states()
+    moved = session.execute(
+        update(states)
+        .where(states.c.scope == scope, states.c.next_due_at == seen)
+        .values(next_due_at=next_due(session, scope, now))
+    )
+    if moved.rowcount != 1:
+        return False
+    touch(session, [scope])
+    return True
+
+
+def come_due(session: Session, now: datetime, limit: int = 1000) -> list[str]:
+    """Bump every scope whose due time has passed (one transaction, hence one FeedsChanged event for
+    all the feeds a scheduled post appears in); returns the scopes this caller bumped."""
+    return [scope for scope, seen in due_scopes(session, now, limit) if make_due(session, scope, seen, now)]
+
+
+def due_scopes(session: Session, now: datetime, limit: int = 1000) -> list[tuple[str, datetime]]:
+    """(scope, due time) of every scope whose content time has changed, oldest due first."""
+    states = _states()
+    return [
+        (row.scope, row.next_due_at)
+        for row in session.execute(
+            select(states.c.scope, states.c.next_due_at)
+            .where(states.c.next_due_at <= now)
+            .order_by(states.c.next_due_at)
+            .limit(limit)
+        )
+    ]
+
+
+def _states() -> Any:
+    return FeedState.__table__

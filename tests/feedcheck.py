@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from html.entities import html5 as html5_entities
 from html.entities import name2codepoint
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -42,11 +43,12 @@ CONTENT = "http://purl.org/rss/1.0/modules/content/"
 DC = "http://purl.org/dc/elements/1.1/"
 MEDIA = "http://search.yahoo.com/mrss/"
 XML = "http://www.w3.org/XML/1998/namespace"
+FH = "http://purl.org/syndication/history/1.0"  # RFC 5005 archive marker
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 
 # Namespaces we may emit, with the prefix the validator expects for each.
-RSS_NAMESPACES = {ATOM: "atom", CONTENT: "content", DC: "dc", MEDIA: "media"}
-ATOM_NAMESPACES = {ATOM: None, MEDIA: "media"}
+RSS_NAMESPACES = {ATOM: "atom", CONTENT: "content", DC: "dc", MEDIA: "media", FH: "fh"}
+ATOM_NAMESPACES = {ATOM: None, MEDIA: "media", FH: "fh"}
 
 ISO_639_1 = frozenset(
     """aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv
@@ -610,6 +612,7 @@ _RSS_CHANNEL_CHILDREN = [
         "category generator docs cloud ttl image rating skipHours skipDays item"
     ).split(),
     f"{{{ATOM}}}link",
+    f"{{{FH}}}archive",
 ]
 _RSS_ITEM_CHILDREN = [
     *"title link description author category comments enclosure guid pubDate source".split(),
@@ -868,7 +871,7 @@ _ATOM_FEED_CHILDREN = [
     for tag in (
         "id title subtitle updated author contributor link category generator icon logo rights entry"
     ).split()
-]
+] + [f"{{{FH}}}archive"]
 _ATOM_ENTRY_CHILDREN = [
     *(
         _a(tag)
@@ -1468,6 +1471,157 @@ def _check_outline(outline: etree._Element, problems: Problems) -> None:
     for name in ("isComment", "isBreakpoint"):
         if name in attributes and attributes[name] not in ("true", "false"):
             _add(problems, "InvalidTrueFalse", f"{where}@{name}", attributes[name])
+
+
+# --- archives (RFC 5005), sitemaps, Yandex ------------------------------------------------------
+
+ARCHIVE_RELATIONS = ("current", "prev-archive", "next-archive")
+
+
+def archive_links(format_name: str, data: bytes) -> dict[str, str]:
+    """rel → href of a feed's archive navigation (atom:link in RSS and Atom, _archive in JSON Feed)."""
+    if format_name == "json":
+        document = json.loads(data)
+        found = {key.replace("_", "-"): value for key, value in document.get("_archive", {}).items()}
+        return {rel: found[rel] for rel in ARCHIVE_RELATIONS if rel in found}
+    root = etree.fromstring(data)
+    parent = root[0] if format_name == "rss" else root
+    return {
+        link.get("rel"): link.get("href")
+        for link in parent.iterchildren(f"{{{ATOM}}}link")
+        if link.get("rel") in ARCHIVE_RELATIONS
+    }
+
+
+def check_archive(format_name: str, data: bytes, *, archive: bool) -> Problems:
+    """RFC 5005: archive documents carry fh:archive (empty) and rel="current"; current feeds neither."""
+    problems: Problems = []
+    links = archive_links(format_name, data)
+    if format_name == "json":
+        marked = json.loads(data).get("_archive", {}).get("archive") is True
+        older = json.loads(data).get("next_url")
+        if older != links.get("prev-archive"):
+            _add(problems, "NextUrlNotPrevArchive", "next_url", repr(older))
+    else:
+        root = etree.fromstring(data)
+        parent = root[0] if format_name == "rss" else root
+        markers = list(parent.iterchildren(f"{{{FH}}}archive"))
+        marked = bool(markers)
+        for marker in markers:
+            if len(marker) or (marker.text or "").strip():
+                _add(problems, "ArchiveNotEmpty", _where(marker))
+    if marked != archive:
+        _add(problems, "ArchiveMarker", "document", f"archive={archive} but marked={marked}")
+    if archive and "current" not in links:
+        _add(problems, "MissingCurrentLink", "document")
+    if not archive and ("current" in links or "next-archive" in links):
+        _add(problems, "CurrentFeedNavigation", "document", repr(links))
+    return problems
+
+
+SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
+NEWS = "http://www.google.com/schemas/sitemap-news/0.9"
+YANDEX = "http://news.yandex.ru"
+_SCHEMAS = Path(__file__).parent / "schemas"
+
+
+def _schema(main: str) -> etree.XMLSchema:
+    # One schema that imports the sitemaps.org one and the Google News extension, so the news elements
+    # in a URL set are validated strictly (the URL set schema admits other namespaces "strict").
+    wrapper = f"""<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema">
+      <xsd:import namespace="{SITEMAP}" schemaLocation="{main}"/>
+      <xsd:import namespace="{NEWS}" schemaLocation="sitemap-news.xsd"/>
+    </xsd:schema>"""
+    return etree.XMLSchema(etree.XML(wrapper, base_url=(_SCHEMAS / "wrapper.xsd").as_uri()))
+
+
+def check_sitemap(data: bytes, *, index: bool = False, limit: int = 50_000) -> Problems:
+    """Validity against the sitemaps.org (and Google News) XML schemas, plus the protocol's limits."""
+    problems: Problems = []
+    parsed = _parse_xml(data, problems)
+    if parsed is None:
+        return problems
+    root, _ = parsed
+    schema = _schema("siteindex.xsd" if index else "sitemap.xsd")
+    if not schema.validate(root):
+        for error in schema.error_log:
+            _add(problems, "SchemaError", f"line {error.line}", error.message)
+    entries = list(root)
+    if len(entries) > limit:
+        _add(problems, "TooManyUrls", "document", f"{len(entries)} > {limit}")
+    if len(data) > 50 * 1024 * 1024:
+        _add(problems, "TooLarge", "document")
+    for loc in root.iter(f"{{{SITEMAP}}}loc"):
+        check_uri(loc.text, "loc", problems, http=True)
+    for date in root.iter(f"{{{NEWS}}}publication_date", f"{{{SITEMAP}}}lastmod"):
+        check_rfc3339(date.text, _where(date), problems)
+    return problems
+
+
+def check_yandex(data: bytes, self_url: str | None = None) -> Problems:
+    """The Yandex news RSS profile: RSS 2.0 with the yandex namespace, genre and full text per item."""
+    problems: Problems = []
+    parsed = _parse_xml(data, problems)
+    if parsed is None:
+        return problems
+    root, lines = parsed
+    # feedgen declares content: on every RSS root; an unused declaration is harmless.
+    _check_namespaces(root, {YANDEX: "yandex", MEDIA: "media", ATOM: "atom", CONTENT: "content"}, problems)
+    if root.tag != "rss" or root.get("version") != "2.0" or len(root) != 1:
+        _add(problems, "InvalidRSSVersion", "rss")
+        return problems
+    channel = root[0]
+    for tag in ("title", "link", "description"):
+        if not _text(_one(channel, tag, problems, required=True)):
+            _add(problems, "NotBlank", f"channel/{tag}")
+    check_uri(_text(_one(channel, "link", problems)), "channel/link", problems, http=True)
+    allowed = {
+        "title",
+        "link",
+        "pdalink",
+        "description",
+        "category",
+        "enclosure",
+        "pubDate",
+        "author",
+        "guid",
+        f"{{{YANDEX}}}genre",
+        f"{{{YANDEX}}}full-text",
+        f"{{{MEDIA}}}content",
+    }
+    for item in _children(channel, "item"):
+        where = _where(item)
+        _check_children(item, allowed, problems)
+        for tag in (
+            "title",
+            "link",
+            "description",
+            "pubDate",
+            f"{{{YANDEX}}}genre",
+            f"{{{YANDEX}}}full-text",
+        ):
+            _one(item, tag, problems, required=True)
+        _no_duplicates(item, [*allowed - {"enclosure"}], problems)
+        check_uri(_text(_one(item, "link", problems)), f"{where}/link", problems, http=True)
+        check_rfc822(_text(_one(item, "pubDate", problems)), f"{where}/pubDate", problems)
+        genre = _text(_one(item, f"{{{YANDEX}}}genre", problems))
+        if genre not in ("message", "article", "interview"):
+            _add(problems, "InvalidGenre", where, repr(genre))
+        full = _one(item, f"{{{YANDEX}}}full-text", problems)
+        if full is not None:
+            check_plain_text(full.text or "", _where(full), full, lines, problems, rss=True)
+            if not _text(full):
+                _add(problems, "NotBlank", _where(full))
+        for enclosure in _children(item, "enclosure"):
+            check_uri(enclosure.get("url"), f"{where}/enclosure@url", problems, http=True)
+            check_mime(enclosure.get("type"), f"{where}/enclosure@type", problems)
+            if not (enclosure.get("length") or "").isdigit():
+                _add(problems, "InvalidNonNegativeInteger", f"{where}/enclosure@length")
+        for tag in ("title", "category", "author"):
+            element = _one(item, tag, problems)
+            if element is not None:
+                check_plain_text(element.text or "", _where(element), element, lines, problems, rss=True)
+    return problems
 
 
 # --- entry points ------------------------------------------------------------------------------

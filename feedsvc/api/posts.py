@@ -17,7 +17,7 @@ from feedsvc.api.auth import require
 from feedsvc.api.converters import MAX_ID
 from feedsvc.api.schemas import PostOut, PostPage, PostPatch, PostQuery, PostWrite
 from feedsvc.errors import InvalidInput
-from feedsvc.models import Category, Post, PostCategory
+from feedsvc.models import Category, Post, PostCategory, utcnow
 from feedsvc.posts import PostInput, create_post, delete_post, get_post, post_json, update_post
 from feedsvc.site import site
 
@@ -71,6 +71,11 @@ class Posts(MethodView):
             stmt = stmt.where(
                 Post.id.in_(select(PostCategory.post_id).where(PostCategory.category_id == cat_id))
             )
+        if "status" in args:
+            # Scheduled: stored with a publication time ahead, shown nowhere until then.
+            now = utcnow()
+            scheduled = args["status"] == "scheduled"
+            stmt = stmt.where(Post.published_at > now if scheduled else Post.published_at <= now)
         if "cursor" in args:
             when, ident = _decode_cursor(args["cursor"])
             stmt = stmt.where(or_(Post.published_at < when, and_(Post.published_at == when, Post.id < ident)))

@@ -14,6 +14,7 @@ from flask import current_app
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from feedsvc.api.converters import MAX_ID
+from feedsvc.feeds.yandex import GENRES
 from feedsvc.models import utcnow
 from feedsvc.text import MAX_URL, url_problem, xml_safe
 
@@ -127,6 +128,13 @@ class PostWrite(StrictSchema):
         validate=validate.Range(min=1, max=MAX_ID),
         metadata={"description": "id of the original", "format": "int64"},
     )
+    genre = fields.String(
+        validate=validate.OneOf(GENRES),
+        metadata={"description": "Yandex genre: message (default), article or interview"},
+    )
+    aggregate = fields.Boolean(
+        metadata={"description": "to the news sitemap, Yandex and hub deliveries; default true"}
+    )
 
 
 class PostPatch(PostWrite):
@@ -167,6 +175,11 @@ class PostOut(Schema):
     translations = fields.List(fields.Nested(Translation))
     visible = fields.Boolean()
     source_id = fields.Integer(allow_none=True)
+    status = fields.String(
+        metadata={"description": "scheduled (published_at ahead: in no feed yet) or published"}
+    )
+    genre = fields.String()
+    aggregate = fields.Boolean()
 
 
 class PostPage(Schema):
@@ -181,6 +194,10 @@ class PostQuery(StrictSchema):
         validate=validate.Length(max=200), metadata={"description": "next_cursor of the previous page"}
     )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    status = fields.String(
+        validate=validate.OneOf(("scheduled", "published")),
+        metadata={"description": "only scheduled (published_at ahead) or only published posts"},
+    )
 
 
 NAMES_RULE = f"language → name; {STRIPPED} from names"
@@ -229,7 +246,7 @@ class SourceWrite(StrictSchema):
     )
     aggregate = fields.Boolean(
         load_default=False,
-        metadata={"description": "true: its new items alone notify WebSub hubs and subscribers"},
+        metadata={"description": "its new items go to the news sitemap, Yandex and hub deliveries"},
     )
     name = CleanText(allow_none=True, validate=validate.Length(max=200), metadata=_described("", STRIPPED))
     timezone = fields.String(

@@ -20,6 +20,7 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
+from feedsvc.feeds import channel
 from feedsvc.feeds.base import (
     HTML_TYPE,
     MEDIA_NS,
@@ -167,6 +168,9 @@ class AtomWriter(FeedWriter):
         fg.generator(prepared.generator)
         if prepared.icon_url:
             fg.icon(prepared.icon_url)
+        if prepared.logo_url:
+            fg.logo(prepared.logo_url)
+        channel.register(fg, prepared, atom=True)
 
         for item in items:
             # feedgen prepends by default; the caller's order (newest first) is the feed's order.

@@ -23,7 +23,7 @@ from urllib.parse import quote, urljoin
 
 from lxml import etree
 
-from feedsvc.feeds.model import Credit, Enclosure, Feed, Image, Item, Thumbnail
+from feedsvc.feeds.model import Credit, Enclosure, Feed, FeedLink, Image, Item, Thumbnail
 from feedsvc.sanitize import html_to_text
 from feedsvc.text import summarize, xml_safe
 
@@ -494,6 +494,14 @@ class PreparedFeed:
     icon_url: str | None
     items: tuple[PreparedItem, ...]
     hubs: tuple[str, ...] = ()
+    logo_url: str | None = None
+    favicon_url: str | None = None
+    image_size: tuple[int, int] | None = None
+    links: tuple[FeedLink, ...] = ()
+    archive: bool = False
+
+    def link(self, rel: str) -> str | None:
+        return next((link.href for link in self.links if link.rel == rel), None)
 
 
 MEDIUMS = frozenset({"image", "audio", "video", "document", "executable"})
@@ -699,4 +707,9 @@ def prepare(feed: Feed) -> PreparedFeed:
         icon_url=as_uri(feed.icon_url) if feed.icon_url else None,
         items=tuple(_prepared(item, language or None) for item in feed.items),
         hubs=tuple(as_uri(hub) for hub in feed.hubs),
+        logo_url=as_uri(feed.logo_url) if feed.logo_url else None,
+        favicon_url=as_uri(feed.favicon_url) if feed.favicon_url else None,
+        image_size=feed.image_size,
+        links=tuple(FeedLink(link.rel, as_uri(link.href)) for link in feed.links),
+        archive=feed.archive,
     )

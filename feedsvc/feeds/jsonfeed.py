@@ -128,11 +128,21 @@ class JsonFeedWriter(FeedWriter):
         }
         if prepared.icon_url:
             document["icon"] = prepared.icon_url
+        if prepared.favicon_url:
+            document["favicon"] = prepared.favicon_url
         if prepared.language:
             document["language"] = prepared.language
         if prepared.hubs:
             document["hubs"] = [{"type": "WebSub", "url": hub} for hub in prepared.hubs]
         # As in Atom, the feed is the author of items that name none.
         document["authors"] = [{"name": prepared.title}]
+        # Archives (RFC 5005): next_url pages back to older posts; _archive names every neighbour.
+        older = prepared.link("prev-archive")
+        if older:
+            document["next_url"] = older
+        if prepared.links:
+            document["_archive"] = {link.rel.replace("-", "_"): link.href for link in prepared.links}
+            if prepared.archive:
+                document["_archive"]["archive"] = True
         document["items"] = [self._entry(item, prepared.language, entries) for item in prepared.items]
         return _ENCODER.encode(document).encode("utf-8")

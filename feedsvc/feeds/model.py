@@ -90,6 +90,14 @@ class Item:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedLink:
+    """A link of the whole feed beyond self and home page (RFC 5005 archive navigation)."""
+
+    rel: str  # "prev-archive", "next-archive", "current"
+    href: str
+
+
+@dataclass(frozen=True, slots=True)
 class Feed:
     title: str
     description: str
@@ -102,3 +110,9 @@ class Feed:
     icon_url: str | None = None
     items: list[Item] = field(default_factory=list)
     hubs: tuple[str, ...] = ()  # WebSub hubs that announce this feed's changes
+    # Channel branding and history (RFC 5005); absent parts are left out of the document.
+    logo_url: str | None = None
+    favicon_url: str | None = None
+    image_size: tuple[int, int] | None = None  # RSS <image> width, height
+    links: tuple[FeedLink, ...] = ()
+    archive: bool = False  # an archive document (fh:archive), not the current feed

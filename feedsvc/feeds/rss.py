@@ -24,6 +24,7 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
+from feedsvc.feeds import channel
 from feedsvc.feeds.base import (
     ATOM_NS,
     DC_NS,
@@ -146,8 +147,17 @@ class RssWriter(FeedWriter):
             fg.language(prepared.language)
         fg.updated(prepared.updated)  # lastBuildDate; feedgen's default would be "now"
         fg.generator(prepared.generator)
-        if prepared.icon_url and _rss_image_ok(prepared.icon_url):
-            fg.image(url=prepared.icon_url, title=title, link=prepared.home_url)
+        image_url = prepared.logo_url or prepared.icon_url
+        if image_url and _rss_image_ok(image_url):
+            width, height = prepared.image_size or (None, None)
+            fg.image(
+                url=image_url,
+                title=title,
+                link=prepared.home_url,
+                width=str(width) if width else None,
+                height=str(height) if height else None,
+            )
+        channel.register(fg, prepared, atom=False)
 
         for item in items:
             # feedgen prepends by default; the caller's order (newest first) is the feed's order.

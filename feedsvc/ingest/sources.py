@@ -143,7 +143,7 @@ def update_source(
     elif "enabled" in data and not data["enabled"]:
         source.enabled, source.disabled_reason = False, "disabled by the operator"
     if "aggregate" in data:
-        source.aggregate = data["aggregate"]
+        source.aggregate = data["aggregate"]  # for items fetched from now on, as a new language is
     if "syndicate" in data and data["syndicate"] != source.syndicate:
         source.syndicate = data["syndicate"]
         _resyndicate(session, source)

@@ -157,6 +157,7 @@ def store_items(session: Session, source: Source, items: list[ParsedItem], now: 
                 "translation_group": None,
                 "visible": source.syndicate,
                 "source_id": source.id,
+                "aggregate": source.aggregate,
             }
         )
         new_items.append(

@@ -8,9 +8,10 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from types import FrameType
 
-from feedsvc import db
+from feedsvc import db, write
 from feedsvc.ingest import claims
 from feedsvc.ingest.run import IngestResult, ingest_source
 from feedsvc.ingest.settings import IngestSettings
@@ -40,6 +41,18 @@ class Stop:
         self.event.set()
 
 
+def due_posts(now: datetime | None = None) -> list[str]:
+    """Bump every feed scope whose next due time passed (a scheduled post's time came), so the feeds
+    change and hub deliveries go out even when nobody polls."""
+    moment = now or utcnow()
+    try:
+        with db.new_session() as session:
+            return write.run(session, lambda s: write.come_due(s, moment))
+    except Exception:  # the fetching goes on; the next pass tries again
+        log.exception("due posts step failed")
+        return []
+
+
 def run(
     settings: IngestSettings,
     *,
@@ -56,6 +69,7 @@ def run(
     done = passes = 0
     while not stop.event.is_set() and (max_passes is None or passes < max_passes):
         passes += 1
+        due_posts()
         with db.new_session() as session:
             ids = claims.claim_due(session, owner, utcnow(), settings.lease_seconds, batch)
             try:

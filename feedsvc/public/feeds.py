@@ -42,6 +42,13 @@ bp.add_url_rule(f"/feed.{_FMT}", "site_feed", _serve)
 bp.add_url_rule(f"/<lang>/feed.{_FMT}", "language_feed", _serve)
 bp.add_url_rule(f"/<lang>/<category>/feed.{_FMT}", "category_feed", _serve)
 bp.add_url_rule(OPML_PATH, "opml", _serve)
+# The documents served like feeds (feedsvc.public.documents): sitemaps, robots.txt, Yandex.
+bp.add_url_rule("/robots.txt", "robots", _serve)
+bp.add_url_rule("/sitemap.xml", "sitemap_index", _serve)
+bp.add_url_rule("/sitemaps/<page>", "sitemap_page", _serve)
+bp.add_url_rule("/news-sitemap.xml", "news_sitemap", _serve)
+bp.add_url_rule("/<lang>/news-sitemap.xml", "language_news_sitemap", _serve)
+bp.add_url_rule("/<lang>/yandex.rss", "yandex", _serve)
 # Feed paths with a format the registry does not have: the serving module's 404, not the pages'.
 bp.add_url_rule("/feed.<other>", "site_feed_other", _serve)
 bp.add_url_rule("/<lang>/feed.<other>", "language_feed_other", _serve)

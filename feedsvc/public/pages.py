@@ -15,7 +15,7 @@ from feedsvc.api import error_response
 from feedsvc.errors import NotFound, ServiceError, Unavailable
 from feedsvc.feedquery import load_items
 from feedsvc.feeds import FORMATS
-from feedsvc.models import Category, Post
+from feedsvc.models import Category, Post, utcnow
 from feedsvc.scopes import MAX_CATEGORY_SLUG, Scope, valid_segment
 from feedsvc.site import Site, site
 
@@ -169,7 +169,11 @@ def post_page(lang: str, slug: str) -> str:
     the_site = site()
     if lang not in the_site.languages or not valid_segment(slug):
         raise NotFound("no such post")
-    post = db.session().scalar(select(Post).where(Post.language == lang, Post.slug == slug, Post.visible))
+    post = db.session().scalar(
+        select(Post).where(
+            Post.language == lang, Post.slug == slug, Post.visible, Post.published_at <= utcnow()
+        )
+    )
     if post is None or post.url:
         raise NotFound(f"no post {slug!r} in {lang!r}")
     return render_template(

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
@@ -32,9 +32,10 @@ from feedsvc import feedstate, metrics, write
 from feedsvc.cache import FeedCache
 from feedsvc.db import Database, Unreachable
 from feedsvc.feedquery import build_feed
-from feedsvc.feeds import FORMATS, OPML_CONTENT_TYPE, OpmlOutline, render_opml
+from feedsvc.feeds import FORMATS, OPML_CONTENT_TYPE, Feed, FeedLink, Item, OpmlOutline, render_opml
 from feedsvc.feeds.base import EntryCache
-from feedsvc.models import Category
+from feedsvc.models import Category, utcnow
+from feedsvc.public import documents
 from feedsvc.scopes import MAX_CATEGORY_SLUG, OPML_SCOPE, Scope, valid_segment
 from feedsvc.site import Site
 from feedsvc.websub.settings import HUB_PATH, surrogate_key
@@ -75,14 +76,21 @@ class FeedRequest:
     gzip: bool
     head: bool
     environ: Mapping[str, Any]
+    # A registered document (sitemap, Yandex, archive page): its version scope and which page.
+    doc: documents.Document | None = None
+    key: str | None = None
+    part: str = ""
 
     @property
     def state_key(self) -> str:
+        if self.key is not None:
+            return self.key
         return OPML_SCOPE if self.fmt == "opml" else self.scope.key
 
     @property
     def variant(self) -> str:
-        return f"{self.state_key}:{self.fmt}:{self.limit}"
+        base = f"{self.state_key}:{self.fmt}:{self.limit}"
+        return f"{base}:{self.part}" if self.part else base
 
 
 @dataclass(slots=True)
@@ -130,6 +138,16 @@ class FeedServer:
         # Entries rendered before, so a render after a write builds only what changed; none when
         # caching is off, so that every render then starts from scratch.
         self.entries: EntryCache | None = EntryCache() if cache.enabled else None
+        self.config = config
+        self.documents: tuple[documents.Document, ...] = documents.REGISTRY
+        # What "now" is for scheduled posts and time windows; tests move it.
+        self.clock: Callable[[], datetime] = utcnow
+        self.branding: dict[str, Any] = {
+            "icon_url": config.get("FEED_ICON_URL") or None,
+            "logo_url": config.get("FEED_LOGO_URL") or None,
+            "favicon_url": config.get("FAVICON_URL") or None,
+            "image_size": config.get("FEED_IMAGE_SIZE") or None,
+        }
         # Last good copy of each representation, for stale-if-error (bounded).
         self._last: OrderedDict[str, _Copy] = OrderedDict()
         self._last_max = 512
@@ -157,12 +175,18 @@ class FeedServer:
         return Scope(language, category), fmt
 
     def parse(self, environ: Mapping[str, Any]) -> FeedRequest | Problem | None:
+        document = self._parse_document(environ)
+        if document is not None:
+            return document
         found = self.match(environ.get("PATH_INFO", ""))
         if found is None or isinstance(found, Problem):
             return found
         scope, fmt = found
         limit = self.default_limit
-        raw = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)).get("limit")
+        query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        if "archive" in query and fmt != "opml":
+            return self._parse_archive(environ, scope, fmt, query["archive"])
+        raw = query.get("limit")
         if raw is not None and fmt != "opml":
             if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= self.max_limit:
                 return Problem(
@@ -173,6 +197,50 @@ class FeedServer:
         zipped = "gzip" in accept and parse_accept_header(accept)["gzip"] > 0
         head = environ.get("REQUEST_METHOD") == "HEAD"
         return FeedRequest(scope, fmt, limit if fmt != "opml" else 0, zipped, head, environ)
+
+    # -- registered documents (sitemaps, Yandex, archives) ----------------------------------------
+
+    def _parse_document(self, environ: Mapping[str, Any]) -> FeedRequest | Problem | None:
+        path = environ.get("PATH_INFO", "")
+        for doc in self.documents:
+            found = doc.match(self, path)
+            if found is None:
+                continue
+            if isinstance(found, Problem):
+                return found
+            return self._document_request(environ, doc, found, doc.kind)
+        return None
+
+    def _parse_archive(
+        self, environ: Mapping[str, Any], scope: Scope, fmt: str, raw: str
+    ) -> FeedRequest | Problem:
+        if documents.Archive.parse_part(raw) is None:
+            return Problem(400, "bad_request", "an archive page number (as the feeds link it)", "archive")
+        found = documents.ARCHIVE.found(scope)
+        return self._document_request(environ, documents.ARCHIVE, replace(found, part=raw), fmt)
+
+    @staticmethod
+    def _document_request(
+        environ: Mapping[str, Any], doc: documents.Document, found: documents.Found, fmt: str
+    ) -> FeedRequest:
+        accept = environ.get("HTTP_ACCEPT_ENCODING") or ""
+        zipped = "gzip" in accept and parse_accept_header(accept)["gzip"] > 0
+        head = environ.get("REQUEST_METHOD") == "HEAD"
+        return FeedRequest(found.scope, fmt, 0, zipped, head, environ, doc, found.key, found.part)
+
+    def _document_headers(self, req: FeedRequest, headers: Headers) -> Headers:
+        if req.doc is not None and (control := req.doc.cache_control(req)) is not None:
+            headers["Cache-Control"] = control
+        return headers
+
+    def _come_due(self, req: FeedRequest, state: feedstate.State) -> feedstate.State:
+        """Time made the scope's content change (a scheduled post is due): bump every due scope through
+        the write path, once across all pollers, then serve the new version."""
+        now = self.clock()
+        if state.next_due_at is None or state.next_due_at > now:
+            return state
+        self.db.write(lambda session: write.come_due(session, now))
+        return self.db.state(req.state_key) or state
 
     # -- answering --------------------------------------------------------------------------------
 
@@ -194,6 +262,7 @@ class FeedServer:
                 state = self._first_version(req)
                 if isinstance(state, Problem):
                     return self.error(state)
+            state = self._come_due(req, state)
             return self._fresh(req, state)
         except Unreachable:
             return self._stale(req)
@@ -201,7 +270,7 @@ class FeedServer:
             return self.error(gone.problem)
 
     def _fresh(self, req: FeedRequest, state: feedstate.State) -> Answer:
-        headers = self._validators(req, state)
+        headers = self._document_headers(req, self._validators(req, state))
         key = self._cache_key(req, state)
         if not self._modified(req, headers, state):
             self._add_post_keys(req, headers, key)
@@ -227,7 +296,7 @@ class FeedServer:
                 Problem(503, "unavailable", "the feed is not available right now; retry shortly"),
                 retry_after=self.db.retry_after(),
             )
-        headers = self._validators(req, copy.state)
+        headers = self._document_headers(req, self._validators(req, copy.state))
         age = max(0, int(time.time() - copy.state.modified_at.timestamp()))
         headers["Age"] = str(age)
         headers[STALE_HEADER] = "database-unavailable"
@@ -247,7 +316,7 @@ class FeedServer:
                     self.cache.set(key + ":gz", zipped)
             body = zipped
             headers["Content-Encoding"] = "gzip"
-        headers["Content-Type"] = self._content_type(req.fmt)
+        headers["Content-Type"] = self._content_type(req.fmt, req.doc)
         headers["Content-Length"] = str(len(body))
         return Answer(200, headers, body)  # a HEAD's body is dropped by whoever sends the answer
 
@@ -292,11 +361,14 @@ class FeedServer:
             last_modified=state.modified_at,  # type: ignore[arg-type]
         )
 
-    def _content_type(self, fmt: str) -> str:
+    def _content_type(self, fmt: str, doc: documents.Document | None = None) -> str:
+        if doc is not None and doc.content_type:
+            return doc.content_type
         return OPML_CONTENT_TYPE if fmt == "opml" else FORMATS[fmt].content_type
 
     def _cache_key(self, req: FeedRequest, state: feedstate.State) -> str:
-        return f"feed:{req.state_key}:{state.token}:{req.fmt}:{req.limit}"
+        key = f"feed:{req.state_key}:{state.token}:{req.fmt}:{req.limit}"
+        return f"{key}:{req.part}" if req.part else key
 
     # -- rendering --------------------------------------------------------------------------------
 
@@ -359,30 +431,63 @@ class FeedServer:
     def _render(
         self, conn: Any, req: FeedRequest, state: feedstate.State, post_ids: list[int] | None = None
     ) -> bytes | Problem:
+        if req.doc is not None:
+            return req.doc.render(self, conn, req, state)
         if req.fmt == "opml":
             return self._render_opml(conn, state)
+        context = self.feed_context(conn, req.scope)
+        if not isinstance(context, tuple):
+            return context
+        feed = self.build(conn, req, state, *context, post_ids=post_ids)
+        links = documents.current_links(conn, self, req.scope, context[0], req.fmt, len(feed.items))
+        return FORMATS[req.fmt].render(replace(feed, links=links) if links else feed, self.entries)
+
+    def feed_context(self, conn: Any, scope: Scope) -> tuple[int | None, str | None] | Problem:
+        """(category id, category label) of a scope, or the 404 of a category that does not exist."""
+        if scope.category is None:
+            return None, None
+        row = conn.execute(_CATEGORY, {"slug": scope.category}).first()
+        if row is None:
+            return Problem(404, "not_found", f"unknown category {scope.category!r}")
+        return row.id, self.site.category_label(row.names, scope.language, scope.category)
+
+    def build(
+        self,
+        conn: Any,
+        req: FeedRequest,
+        state: feedstate.State,
+        category_id: int | None,
+        category_name: str | None,
+        *,
+        items: list[Item] | None = None,
+        links: tuple[FeedLink, ...] = (),
+        archive: bool = False,
+        post_ids: list[int] | None = None,
+    ) -> Feed:
+        """The feed of a scope (or, given ``items``, one archive page of it), with the site's branding.
+        ``post_ids`` (when given) receives the ids of the posts it shows."""
         scope = req.scope
-        category_id = category_name = None
-        if scope.category is not None:
-            row = conn.execute(_CATEGORY, {"slug": scope.category}).first()
-            if row is None:
-                return Problem(404, "not_found", f"unknown category {scope.category!r}")
-            category_id = row.id
-            category_name = self.site.category_label(row.names, scope.language, scope.category)
+        if archive:
+            self_url = self.site.url(f"{scope.path}feed.{req.fmt}?archive={req.part}")
+        else:
+            self_url = self.self_url(req)
         feed = build_feed(
             conn,
             self.site,
             scope,
-            self_url=self.self_url(req),
+            self_url=self_url,
             feed_id=self.site.url(f"{scope.path}feed.atom"),
-            limit=req.limit,
+            limit=0 if items is not None else req.limit,
             updated=state.modified_at,
             category_id=category_id,
             category_name=category_name,
             hubs=self.hubs,
             post_ids=post_ids,
+            now=self.clock(),
         )
-        return FORMATS[req.fmt].render(feed, self.entries)
+        if items is not None:
+            feed = replace(feed, items=items)
+        return replace(feed, links=links, archive=archive, **self.branding)
 
     def _render_opml(self, conn: Any, state: feedstate.State) -> bytes:
         the_site = self.site

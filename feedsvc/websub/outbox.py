@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from feedsvc.models import Post, Source, WebSubOutbox
-from feedsvc.scopes import OPML_SCOPE
+from feedsvc.scopes import is_feed_scope
 from feedsvc.write import FeedsChanged
 
 _OUTBOX = WebSubOutbox.__table__
@@ -40,7 +40,8 @@ def notifies(session: Session, post_ids: Iterable[int]) -> bool:
 
 def record(session: Session, change: FeedsChanged) -> None:
     """Add or refresh the outbox row of every changed scope (a transaction listener)."""
-    scopes = sorted(s for s in change.scopes if s != OPML_SCOPE)  # sorted: one lock order for all writers
+    # Feeds only (not the OPML list, aggregator profiles or archive pages); sorted: one lock order.
+    scopes = sorted(s for s in change.scopes if is_feed_scope(s))
     if not scopes:
         return
     notify = notifies(session, change.post_ids)

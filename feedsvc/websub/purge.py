@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from feedsvc.scopes import is_feed_scope
 from feedsvc.site import Site
 from feedsvc.websub import http
 from feedsvc.websub.settings import WebSubSettings, feed_urls, surrogate_key
@@ -52,7 +53,7 @@ class ImmediatePurges:
         self._lock = threading.Lock()
 
     def __call__(self, change: FeedsChanged) -> None:
-        for scope in sorted(change.scopes):
+        for scope in sorted(s for s in change.scopes if is_feed_scope(s)):
             try:
                 self.queue.put_nowait(scope)
             except queue.Full:  # the outbox purges it a moment later
