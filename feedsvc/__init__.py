@@ -22,7 +22,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     config_module.finalize(app.config, app.instance_path)  # type: ignore[arg-type]
 
     from feedsvc import api, cache, cli, db, health, site
-    from feedsvc.public import feeds, pages
+    from feedsvc.public import feeds, pages, websub_callback
 
     site.init_app(app)
     db.init_app(app)
@@ -31,6 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(feeds.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(websub_callback.bp)
     cli.init_app(app)
     from feedsvc.public.serving import FeedServer, serve_wsgi
 

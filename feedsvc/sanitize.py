@@ -1,7 +1,7 @@
 """HTML sanitizing: the one allowlist every stored post goes through.
 
 Admin content and partner content share the allowlist; partner content gets a few extra
-rules (see ``feedsvc.ingest.clean``) on top of it.
+rules (see ``feedsvc.ingest.stages.clean``) on top of it.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import html
 import re
 
 import nh3
+
+from feedsvc.urls import LINK_SCHEMES
 
 # Tags a news article needs; everything else (script, style, iframe, form, svg, math …) is dropped.
 ALLOWED_TAGS: frozenset[str] = frozenset(
@@ -30,7 +32,7 @@ ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "ol": {"start"},
 }
 # Only these schemes survive; javascript:, data:, vbscript: and the rest are removed with the attribute.
-URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto"})
+URL_SCHEMES: frozenset[str] = LINK_SCHEMES  # one list for admin posts, partner items and their links
 # Their content is dropped together with the tag, not kept as text.
 DROP_WITH_CONTENT: frozenset[str] = frozenset({"script", "style", "template", "noscript", "iframe", "object"})
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from feedsvc.urls import WEB_SCHEMES
+
 SLUG = validate.Regexp(
     r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="use lowercase letters, digits and single hyphens"
 )
-HTTP_URL = {"schemes": {"http", "https"}}
+HTTP_URL = {"schemes": set(WEB_SCHEMES)}
 
 
 class StrictSchema(Schema):

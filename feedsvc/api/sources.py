@@ -22,10 +22,16 @@ from feedsvc.api.schemas import (
     SourceWrite,
 )
 from feedsvc.errors import InvalidInput
-from feedsvc.ingest.opml_io import read_opml, write_opml
-from feedsvc.ingest.run import ingest_source
-from feedsvc.ingest.settings import ingest_settings
-from feedsvc.ingest.sources import create_source, delete_source, get_source, source_json, update_source
+from feedsvc.ingest.service.opml_io import read_opml, write_opml
+from feedsvc.ingest.service.run import ingest_source
+from feedsvc.ingest.service.settings import ingest_settings
+from feedsvc.ingest.service.sources import (
+    create_source,
+    delete_source,
+    get_source,
+    source_json,
+    update_source,
+)
 from feedsvc.models import Category, Source
 from feedsvc.site import site
 

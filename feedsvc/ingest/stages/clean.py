@@ -8,18 +8,17 @@ the allowlist still removes, and the allowlist also forces ``rel="noopener noref
 
 from __future__ import annotations
 
-import html
 import re
 from urllib.parse import urljoin, urlsplit
 
 import lxml.etree
 import lxml.html
-import nh3
 
-from feedsvc.sanitize import DROP_WITH_CONTENT, html_to_text, sanitize_html
-from feedsvc.text import xml_safe
+from feedsvc.sanitize import html_to_text, sanitize_html
+from feedsvc.text import MAX_TITLE_LENGTH, xml_safe
+from feedsvc.text import clean_title as plain_title
 
-MAX_TITLE_LENGTH = 500
+__all__ = ["MAX_TITLE_LENGTH", "clean_partner_html", "clean_title", "fragment_to_text", "is_tracking_pixel"]
 
 # Browsers ignore ASCII whitespace and control characters inside a scheme ("java\tscript:").
 _URL_JUNK_RE = re.compile(r"[\x00-\x20\x7f]+")
@@ -44,10 +43,6 @@ _HIDDEN_STYLE_RE = re.compile(
     re.IGNORECASE,
 )
 _DIMENSION_RE = re.compile(r"^\s*([0-9]{1,6})(?:\.[0-9]*)?\s*(?:px)?\s*$", re.IGNORECASE)
-_BREAKS_RE = re.compile(r"<(?:br|/p|/div|/li|/h[1-6]|/tr)\b[^>]*>", re.IGNORECASE)
-_SPACE_RE = re.compile(r"\s+")
-_TAG_LIKE_RE = re.compile(r"</?[A-Za-z!?][^<>]*>")
-_ENTITY_RE = re.compile(r"&(?:#\d{1,7}|#x[0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 
 
 def _dimension(value: str | None) -> int | None:
@@ -139,23 +134,6 @@ def fragment_to_text(fragment: str) -> str:
     return html_to_text(fragment)
 
 
-def _strip_tags(text: str) -> str:
-    text = _BREAKS_RE.sub(" ", text)
-    # nh3 with no allowed tags keeps inline text together ("<b>Toshkent</b>:" → "Toshkent:").
-    return html.unescape(nh3.clean(text, tags=set(), clean_content_tags=set(DROP_WITH_CONTENT)))
-
-
 def clean_title(text: str | None) -> str:
-    """Plain text: no tags, entities decoded (twice-escaped ones too), whitespace collapsed."""
-    if not text:
-        return ""
-    text = _strip_tags(text)
-    if _TAG_LIKE_RE.search(text) or _ENTITY_RE.search(text):
-        # Escaped twice in the feed ("&amp;quot;", "&amp;lt;b&amp;gt;"): feedparser undid one
-        # level, the first pass another; what is left is still markup, not text.
-        text = _strip_tags(text)
-        text = _TAG_LIKE_RE.sub("", text)
-    text = _SPACE_RE.sub(" ", xml_safe(text)).strip()
-    if len(text) > MAX_TITLE_LENGTH:
-        text = text[: MAX_TITLE_LENGTH - 1].rstrip() + "…"
-    return text
+    """Plain text as a reader sees it; the one title rule, shared with admin posts."""
+    return plain_title(text)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import ssl
 import time
 import zlib
@@ -21,11 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Literal
 
 import httpx
 
-from feedsvc.ingest.netguard import (
+from feedsvc.ingest.outcome import Outcome
+from feedsvc.ingest.stages.netguard import (
     AddressPolicy,
     BlockedAddressError,
     GuardedBackend,
@@ -33,11 +34,11 @@ from feedsvc.ingest.netguard import (
     Resolver,
     system_resolver,
 )
+from feedsvc.urls import WEB_SCHEMES
 
 KIB = 1024
 MIB = 1024 * KIB
 
-Outcome = Literal["ok", "not_modified", "gone", "retry_later", "error"]
 
 PRODUCT = "feedsvc/0.1"
 DEFAULT_USER_AGENT = f"{PRODUCT} (partner feed reader)"
@@ -45,6 +46,9 @@ ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
 )
+ACCEPT_HTML = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+_LINK_RE = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]*)*)")
+_REL_RE = re.compile(r"""rel\s*=\s*(?:"([^"]*)"|([^\s;,"]+))""", re.IGNORECASE)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PERMANENT = frozenset({301, 308})
 _CHUNK = 64 * KIB
@@ -235,8 +239,19 @@ def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
     return b"".join(pieces)
 
 
+def links_from_header(value: str | None) -> dict[str, str]:
+    """rel → URL from an HTTP ``Link`` header (RFC 8288): ``<https://hub/>; rel="hub"``; first wins."""
+    found: dict[str, str] = {}
+    for match in _LINK_RE.finditer(value or ""):
+        rel = _REL_RE.search(match.group(2))
+        if rel:
+            for name in (rel.group(1) or rel.group(2) or "").lower().split():
+                found.setdefault(name, match.group(1).strip())
+    return found
+
+
 def _check_scheme(url: httpx.URL, what: str) -> None:
-    if url.scheme not in ("http", "https"):
+    if url.scheme not in WEB_SCHEMES:
         shown = url.scheme or "(none)"
         raise _Failure(f"refused: {what} uses unsupported scheme {shown!r} (only http and https)")
     if not url.host:
@@ -249,8 +264,11 @@ def fetch(
     etag: str | None = None,
     last_modified: str | None = None,
     settings: FetchSettings | None = None,
+    accept: str = ACCEPT,
+    form: Mapping[str, str] | None = None,
 ) -> FetchResult:
-    """GET ``url`` with the stored validators; see ``FetchResult`` for what comes back."""
+    """GET ``url`` with the stored validators (or, with ``form``, POST it without following
+    redirects: WebSub hub requests); see ``FetchResult`` for what comes back."""
     settings = settings or FetchSettings()
     started = time.monotonic()
     current = url
@@ -279,7 +297,7 @@ def fetch(
         _check_scheme(target, "URL")
         request_headers = {
             "User-Agent": settings.user_agent,
-            "Accept": ACCEPT,
+            "Accept": accept,
             "Accept-Encoding": "gzip, deflate",
         }
         # Validators go back verbatim: servers compare them as opaque strings.
@@ -297,10 +315,11 @@ def fetch(
             permanent = True
             while True:
                 current = str(target)
-                with client.stream("GET", target, headers=request_headers) as response:
+                method = "POST" if form is not None else "GET"
+                with client.stream(method, target, headers=request_headers, data=form) as response:
                     status = response.status_code
                     location = response.headers.get("location")
-                    if status in _REDIRECTS and location:
+                    if status in _REDIRECTS and location and form is None:
                         if len(redirects) >= settings.max_redirects:
                             raise _Failure(f"too many redirects (more than {settings.max_redirects})")
                         target = target.join(location.strip())

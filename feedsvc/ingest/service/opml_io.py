@@ -8,7 +8,8 @@ from lxml import etree
 
 from feedsvc.errors import InvalidInput
 from feedsvc.feeds.opml import OpmlOutline, render_opml
-from feedsvc.ingest import ParseError, xmlguard
+from feedsvc.ingest import ParseError
+from feedsvc.ingest.stages import guard as xmlguard
 from feedsvc.models import Source, utcnow
 
 MAX_OUTLINES = 5000

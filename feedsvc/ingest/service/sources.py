@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from feedsvc import write
 from feedsvc.errors import Conflict, InvalidInput, NotFound
-from feedsvc.ingest.run import host_of
-from feedsvc.ingest.settings import IngestSettings
+from feedsvc.ingest.service.run import host_of
+from feedsvc.ingest.service.settings import IngestSettings
 from feedsvc.models import Category, Post, Source, SourceItem, utcnow
 from feedsvc.site import Site
+from feedsvc.urls import WEB_SCHEMES
 
 FIELDS = (
     "url",
@@ -31,7 +32,7 @@ FIELDS = (
 
 def check_url(url: str) -> str:
     parts = urlsplit(url.strip())
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    if parts.scheme not in WEB_SCHEMES or not parts.hostname:
         raise InvalidInput("must be an absolute http or https URL", field="url")
     return url.strip()
 

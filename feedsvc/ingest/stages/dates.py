@@ -8,9 +8,12 @@ So the raw strings are parsed here:
   ISO 8601 / RFC 3339 / W3C-DTF, ``05.03.2026 14:30``, and free text with English, Russian
   (``5 марта 2026 14:30``, ``5 мар 2026``) or Uzbek (``5-mart 2026``, ``5 март 2026``) months;
 * no zone, or an abbreviation we do not know → the source's configured zone (``default_tz``);
-* a date more than ``FUTURE_TOLERANCE`` ahead of ``now`` → ``now`` (clocks and typos should not
-  pin an item to the top of the portal);
-* unparseable or missing → None (the store uses the first-seen time).
+* a date that cannot exist in UTC (``31 Dec 9999 23:59:59 -1200``, ``1 Jan 0001 +14:00``) → the
+  largest or smallest datetime, never an exception;
+* unparseable or missing → None.
+
+What is kept of a date is the store's decision (``usable_date``): a date in the future or before
+1970, or none, becomes the first-seen time once, when the item is new, and stays put afterwards.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ import time
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 FUTURE_TOLERANCE = timedelta(minutes=10)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 def _tz(hours: float) -> timezone:
@@ -116,10 +122,13 @@ def _build(
         local = datetime(year, month, day, hour, minute, second, microsecond)
     except ValueError:
         return None
-    if zone is None:
-        # Wall-clock time in the source's zone; ZoneInfo picks the right DST offset.
-        return local.replace(tzinfo=default_tz).astimezone(UTC)
-    return local.replace(tzinfo=zone).astimezone(UTC)
+    try:
+        if zone is None:
+            # Wall-clock time in the source's zone; ZoneInfo picks the right DST offset.
+            return local.replace(tzinfo=default_tz).astimezone(UTC)
+        return local.replace(tzinfo=zone).astimezone(UTC)
+    except OverflowError:  # year 9999 west of UTC, year 1 east of it
+        return LATEST if year > 5000 else EARLIEST
 
 
 def _zone_token(token: str | None) -> tuple[bool, tzinfo | None]:
@@ -222,13 +231,20 @@ def from_struct_time(value: time.struct_time | None) -> datetime | None:
         return None
 
 
-def clamp_future(
-    value: datetime | None, now: datetime, tolerance: timedelta = FUTURE_TOLERANCE
-) -> datetime | None:
-    """``now`` if ``value`` lies more than ``tolerance`` in the future, else ``value``."""
+def usable_date(value: datetime | None, now: datetime, tolerance: timedelta = FUTURE_TOLERANCE) -> bool:
+    """Whether a partner's date may be shown: not in the future (beyond ``tolerance``), not before 1970."""
+    return value is not None and EPOCH <= value <= now + tolerance
+
+
+def absurd_date(value: datetime | None, now: datetime, tolerance: timedelta = FUTURE_TOLERANCE) -> str | None:
+    """Why a date that was read cannot be shown ("in the future", "before 1970"), or None."""
     if value is None:
         return None
-    return now if value > now + tolerance else value
+    if value > now + tolerance:
+        return "in the future"
+    if value < EPOCH:
+        return "before 1970"
+    return None
 
 
 def resolve_date(
@@ -236,8 +252,6 @@ def resolve_date(
     parsed: time.struct_time | None = None,
     *,
     default_tz: tzinfo = UTC,
-    now: datetime,
 ) -> datetime | None:
-    """The date a partner meant: raw string first, feedparser's reading as fallback, clamped."""
-    value = parse_date(raw, default_tz=default_tz) or from_struct_time(parsed)
-    return clamp_future(value, now.astimezone(UTC))
+    """The date a partner meant: raw string first, feedparser's reading as fallback; not clamped."""
+    return parse_date(raw, default_tz=default_tz) or from_struct_time(parsed)

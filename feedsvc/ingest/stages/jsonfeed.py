@@ -14,17 +14,9 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from feedsvc.ingest import ParseError
-from feedsvc.ingest.clean import clean_title
-from feedsvc.ingest.parse import (
-    FeedHints,
-    ParsedFeed,
-    RawItem,
-    absolute_http_url,
-    as_str,
-    build_items,
-    make_image,
-)
-from feedsvc.text import summarize, xml_safe
+from feedsvc.ingest.item import FeedHints, ParsedFeed, RawItem
+from feedsvc.ingest.stages.normalise import absolute_http_url, as_str, build_items, make_image
+from feedsvc.text import clean_title, summarize, xml_safe
 
 _VERSION_PREFIXES = ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
 
@@ -75,6 +67,7 @@ def _item_to_raw(item: Mapping[str, Any], base: str, problems: list[str]) -> Raw
             raw.images.append(image)
     attachments = item.get("attachments")
     if isinstance(attachments, list):
+        raw.media_count = sum(isinstance(a, Mapping) for a in attachments)
         for attachment in attachments:
             if isinstance(attachment, Mapping):
                 image = make_image(
@@ -120,7 +113,13 @@ def parse_json_feed(
     objects = [item for item in items[:max_items] if isinstance(item, Mapping)]
     if len(objects) < len(items[:max_items]):
         problems.append(f"{len(items[:max_items]) - len(objects)} item(s) are not objects and were skipped")
-    raw_items = [_item_to_raw(item, url, problems) for item in objects]
+    raw_items = []
+    warnings: list[str] = []
+    for n, item in enumerate(objects):
+        try:
+            raw_items.append(_item_to_raw(item, url, problems))
+        except Exception as exc:  # one unreadable item must not cost the others
+            warnings.append(f"item {n + 1} skipped: {type(exc).__name__}: {exc}"[:300])
     hub = None
     hubs = document.get("hubs")
     if isinstance(hubs, list):
@@ -137,7 +136,8 @@ def parse_json_feed(
         icon=absolute_http_url(document.get("icon"), url) or absolute_http_url(document.get("favicon"), url),
         hints=FeedHints(websub_hub=hub, expired=document.get("expired") is True),
         bozo="; ".join(dict.fromkeys(problems)) or None,
-        items=build_items(raw_items, url, default_tz=default_tz, now=now),
+        items=build_items(raw_items, url, default_tz=default_tz, now=now, warnings=warnings),
         encoding=encoding,
         truncated=max(0, len(items) - max_items),
+        warnings=tuple(warnings),
     )

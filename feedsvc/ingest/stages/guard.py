@@ -54,7 +54,7 @@ def check(document: str | bytes) -> None:
     Pass decoded text; bytes are decoded here with the same rules the parser uses.
     """
     if isinstance(document, bytes):
-        from feedsvc.ingest.encoding import decode  # local: keeps the module import-light
+        from feedsvc.ingest.stages.decode import decode  # local: keeps the module import-light
 
         document = decode(document).text
     match = _ENTITY_RE.search(document)

@@ -1,14 +1,15 @@
-"""One fetch of one source, end to end: claim → fetch → parse → store → record, never raising.
+"""One fetch of one source, end to end: claim → fetch → parse → (full text) → store → record, never raising.
 
-The fetch and the parse happen outside any transaction; what they produce is written in one
-transaction together with the source's new status, so a source's fetch is stored whole or not at all.
+The fetch, the parse and article fetches happen outside any transaction; what they produce is
+written in one transaction together with the source's new status, so a source's fetch is stored
+whole or not at all. Content a partner's hub pushes (``pushed``) takes the same path without the fetch.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,22 +18,34 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from feedsvc.ingest import claims, schedule
-from feedsvc.ingest.fetch import fetch
-from feedsvc.ingest.parse import ParsedFeed, ParseError, parse_feed
-from feedsvc.ingest.settings import IngestSettings
-from feedsvc.ingest.store import Counts, store_items
+from feedsvc.ingest.item import ParsedFeed
+from feedsvc.ingest.outcome import Outcome
+from feedsvc.ingest.reader import ParseError, parse_feed
+from feedsvc.ingest.service import claims, push, schedule
+from feedsvc.ingest.service.settings import IngestSettings
+from feedsvc.ingest.service.store import Counts, known_keys, store_items
+from feedsvc.ingest.stages import fulltext
+from feedsvc.ingest.stages.fetch import FetchResult, fetch
 from feedsvc.models import Source, SourceHost, utcnow
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_CAP = 24 * 3600
 RETRY_AFTER_DEFAULT = 3600  # a 429/503 without Retry-After
+MAX_WARNING = 2000
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """A body a partner's hub delivered (signature already checked)."""
+
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class IngestResult:
     source_id: int
-    outcome: str  # new | updated | unchanged | error | gone | deferred | busy
+    outcome: Outcome  # new | updated | unchanged | error | gone | deferred | busy
     new: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -64,31 +77,68 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def ingest_source(
-    session: Session, source_id: int, owner: str, settings: IngestSettings, *, claimed: bool = False
+    session: Session,
+    source_id: int,
+    owner: str,
+    settings: IngestSettings,
+    *,
+    claimed: bool = False,
+    pushed: Pushed | None = None,
 ) -> IngestResult:
-    """Fetch and store one source. ``claimed``: the caller already holds the lease."""
+    """Fetch (or take ``pushed``) and store one source. ``claimed``: the caller already holds the lease."""
     started = utcnow()
-    if not claimed and not claims.claim(session, source_id, owner, started, settings.lease_seconds):
-        return IngestResult(source_id, "busy", error="another worker is fetching this source")
+    if not claimed and not claims.claim(
+        session, source_id, owner, started, settings.lease_seconds, settings.per_host, settings.max_concurrent
+    ):
+        return IngestResult(
+            source_id, "busy", error="another fetch holds this source or its host; try again shortly"
+        )
     try:
-        return _ingest(session, source_id, owner, settings, started)
+        result = _ingest(session, source_id, owner, settings, started, pushed)
     except Exception as exc:  # the worker must survive anything a partner sends
         log.exception("ingesting source %s failed", source_id)
         session.rollback()
         result = IngestResult(source_id, "error", error=f"internal error: {type(exc).__name__}: {exc}"[:500])
         _record_failure(session, source_id, owner, settings, result)
         return result
+    try:
+        push.after_fetch(session, source_id, settings)
+    except Exception:  # a hub that misbehaves must not turn a stored fetch into an error
+        log.exception("WebSub subscription of source %s failed", source_id)
+        session.rollback()
+    return result
+
+
+def _with_full_text(
+    session: Session, source_id: int, parsed: ParsedFeed, settings: IngestSettings
+) -> ParsedFeed:
+    """Excerpt-only new items with their article's main text fetched (outside any transaction)."""
+    excerpts = [item for item in parsed.items if fulltext.is_excerpt(item, settings.full_text_min_chars)]
+    if not excerpts:
+        return parsed
+    known = known_keys(session, source_id, excerpts)
+    session.commit()
+    wanted = {item.key for item in excerpts if item.key not in known}
+    items = [
+        fulltext.with_full_text(item, settings.fetch) if item.key in wanted else item for item in parsed.items
+    ]
+    return replace(parsed, items=items)
 
 
 def _ingest(
-    session: Session, source_id: int, owner: str, settings: IngestSettings, started: datetime
+    session: Session,
+    source_id: int,
+    owner: str,
+    settings: IngestSettings,
+    started: datetime,
+    pushed: Pushed | None = None,
 ) -> IngestResult:
     source = session.get(Source, source_id)
     if source is None:
         return IngestResult(source_id, "error", error="source does not exist")
     url, etag, last_modified, body_hash = source.url, source.etag, source.last_modified, source.body_hash
-    zone, host = _zone(source.timezone), source.host
-    blocked = claims.host_blocked_until(session, host, started)
+    zone, host, full_text = _zone(source.timezone), source.host, source.full_text
+    blocked = claims.host_blocked_until(session, host, started) if pushed is None else None
     session.commit()  # nothing held open while we fetch
     if blocked is not None:
         result = IngestResult(
@@ -97,7 +147,11 @@ def _ingest(
         _finish(session, source_id, owner, settings, result, next_at=blocked)
         return result
 
-    fetched = fetch(url, etag=etag, last_modified=last_modified, settings=settings.fetch)
+    if pushed is not None:
+        fetched = FetchResult(url, "ok", 200, url, body=pushed.body, headers=pushed.headers)
+        body_hash = None  # a delivery is new content by definition
+    else:
+        fetched = fetch(url, etag=etag, last_modified=last_modified, settings=settings.fetch)
     parsed: ParsedFeed | None = None
     result = IngestResult(source_id, "unchanged", status=fetched.status)
     digest = hashlib.sha256(fetched.body).hexdigest() if fetched.outcome == "ok" else None
@@ -108,6 +162,8 @@ def _ingest(
             )
         except ParseError as exc:
             result.outcome, result.error = "error", f"not a usable feed: {exc}"
+    if parsed is not None and full_text:
+        parsed = _with_full_text(session, source_id, parsed, settings)
     elif fetched.outcome in {"error", "gone", "retry_later"}:
         result.outcome = "gone" if fetched.outcome == "gone" else "error"
         result.error = fetched.error or f"HTTP {fetched.status}"
@@ -123,9 +179,23 @@ def _ingest(
         counts: Counts = store_items(session, source, parsed.items, now)
         result.new, result.updated, result.unchanged = counts.new, counts.updated, counts.unchanged
         result.outcome = "new" if counts.new else "updated" if counts.updated else "unchanged"
-        result.warning = parsed.bozo
+        notes = [parsed.bozo] if parsed.bozo else []
+        notes += [*parsed.warnings, *counts.warnings]
+        result.warning = "; ".join(notes)[:MAX_WARNING] or None
         if not parsed.items and parsed.bozo:
             result.outcome, result.error = "error", f"no items could be read: {parsed.bozo}"
+        push.discovered(source, parsed, fetched)
+        gap = schedule.publish_gap(parsed.items, now)
+        source.publish_gap_s = gap if gap is not None else source.publish_gap_s
+    if pushed is not None:
+        # A delivery says nothing about the polled document: validators and schedule stay as they are.
+        source.lease_owner = source.lease_until = None
+        source.last_new, source.last_updated = result.new, result.updated
+        if result.warning:
+            source.last_warning = result.warning
+        session.commit()
+        result.elapsed_ms = int((utcnow() - started).total_seconds() * 1000)
+        return result
     if result.outcome not in {"error", "gone"}:
         source.etag, source.last_modified = (
             fetched.etag or source.etag,
@@ -167,7 +237,14 @@ def _apply(
     source.last_status = result.status
     source.lease_owner = source.lease_until = None
     source.updated_at = now
-    base = schedule.interval(source.interval_s, source.hint_s, settings.min_interval)
+    base = schedule.interval(
+        source.interval_s,
+        source.hint_s,
+        settings.min_interval,
+        settings.max_interval,
+        source.publish_gap_s,
+        pushing=source.push_state == "active",
+    )
     if result.outcome == "gone":
         source.enabled = False
         source.disabled_reason = f"the partner says the feed is gone (HTTP 410) at {now:%Y-%m-%d %H:%M} UTC"
@@ -185,7 +262,7 @@ def _apply(
         source.next_fetch_at = next_at or schedule.after(now, delay)
         return
     elif result.outcome == "deferred":
-        source.next_fetch_at = next_at or schedule.after(now, base)
+        source.next_fetch_at = next_at or schedule.after(now, schedule.jittered(base, settings.min_interval))
         return
     else:
         source.last_success_at = now
@@ -193,7 +270,7 @@ def _apply(
         source.last_error = None
         source.last_new, source.last_updated = result.new, result.updated
         source.last_warning = result.warning
-    source.next_fetch_at = next_at or schedule.after(now, base)
+    source.next_fetch_at = next_at or schedule.after(now, schedule.jittered(base, settings.min_interval))
 
 
 def _finish(

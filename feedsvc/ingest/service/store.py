@@ -4,26 +4,36 @@ the rows themselves are written by ``feedsvc.write``.
 Identity is (source, sha256 of the item key); the unique constraint on ``source_items`` backs it. New
 items are inserted in bulk (a fixed handful of statements per fetch), changed ones are updated in
 place keeping their GUID, and items the operator deleted stay deleted.
+
+Dates: a new item keeps its partner's date when it is usable (not in the future, not before 1970);
+otherwise it is dated when first seen, and that date stays put on later fetches. An item counts as
+updated only when its content hash (title, link, content, author, media; no dates) changes.
+
+A GUID that changes while link and title stay the same (a CMS re-import) is the same item when
+the earlier one was first seen within ``REGUID_WINDOW``: its identity row takes the new key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from feedsvc import write
-from feedsvc.ingest.parse import ParsedItem
+from feedsvc.ingest.item import ParsedItem
+from feedsvc.ingest.stages.dates import usable_date
 from feedsvc.models import Category, Source, SourceItem
 from feedsvc.posts import guess_image_type
 from feedsvc.sanitize import html_to_text
 from feedsvc.text import make_slug, summarize
 
 _ITEMS = SourceItem.__table__
+REGUID_WINDOW = timedelta(days=1)
 
 
 @dataclass
@@ -31,6 +41,8 @@ class Counts:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    warnings: list[str] = field(default_factory=list)
+    new_post_ids: list[int] = field(default_factory=list)
 
 
 def item_key(key: str) -> str:
@@ -58,12 +70,13 @@ def _categories_for(
     return [(cid, slugs[cid]) for cid in ids if cid in slugs]
 
 
-def _fields(item: ParsedItem, now: datetime | None) -> dict[str, object]:
-    """Post columns from an item. ``now`` dates an undated new item; an undated edit keeps its date."""
+def _fields(item: ParsedItem, now: datetime, new: bool) -> dict[str, object]:
+    """Post columns from an item. A new item without a usable date is dated ``now`` (first seen);
+    an edit only moves the date to another usable one."""
     content = item.content_html or item.summary_html
     summary = item.summary or summarize(html_to_text(content))
     image = item.image
-    return {
+    fields: dict[str, object] = {
         "title": item.title,
         "summary": summary,
         "content": content,
@@ -72,8 +85,54 @@ def _fields(item: ParsedItem, now: datetime | None) -> dict[str, object]:
         "image_url": image.url if image else None,
         "image_type": (image.mime_type or guess_image_type(image.url)) if image else None,
         "image_length": (image.length or 0) if image else 0,
-        **({"published_at": item.published or now} if item.published or now else {}),
     }
+    if usable_date(item.published, now):
+        fields["published_at"] = item.published
+    elif new:
+        fields["published_at"] = now
+    return fields
+
+
+def known_keys(session: Session, source_id: int, items: list[ParsedItem]) -> set[str]:
+    """The items of ``items`` the source has stored before (by key)."""
+    wanted = {item_key(item.key): item.key for item in items}
+    rows = session.scalars(
+        select(_ITEMS.c.item_key).where(_ITEMS.c.source_id == source_id, _ITEMS.c.item_key.in_(list(wanted)))
+    )
+    return {wanted[row] for row in rows}
+
+
+def _reguided(
+    session: Session, source: Source, items: dict[str, ParsedItem], known: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """Rows of items whose GUID changed while link and title stayed: new key → the earlier row."""
+    candidates = {
+        item.link_key: key
+        for key, item in items.items()
+        if key not in known and item.guid is not None and item.link_key is not None
+    }
+    if not candidates:
+        return {}
+    rows = session.execute(
+        select(
+            _ITEMS.c.item_key,
+            _ITEMS.c.post_id,
+            _ITEMS.c.content_hash,
+            _ITEMS.c.deleted,
+            _ITEMS.c.link_title_key,
+        ).where(
+            _ITEMS.c.source_id == source.id,
+            _ITEMS.c.link_title_key.in_(list(candidates)),
+            _ITEMS.c.first_seen_at >= now - REGUID_WINDOW,
+            _ITEMS.c.item_key.not_in(list(items)),
+        )
+    )
+    found: dict[str, Any] = {}
+    for row in rows:
+        new_key = candidates.get(row.link_title_key)
+        if new_key is not None and new_key not in found:
+            found[new_key] = row
+    return found
 
 
 def store_items(session: Session, source: Source, items: list[ParsedItem], now: datetime) -> Counts:
@@ -89,6 +148,16 @@ def store_items(session: Session, source: Source, items: list[ParsedItem], now: 
             )
         )
     }
+    for new_key, row in _reguided(session, source, keys, known, now).items():
+        session.execute(
+            update(_ITEMS)
+            .where(_ITEMS.c.source_id == source.id, _ITEMS.c.item_key == row.item_key)
+            .values(item_key=new_key, guid=keys[new_key].guid)
+        )
+        known[new_key] = row
+        counts.warnings.append(
+            f"GUID of {keys[new_key].link} changed to {keys[new_key].guid!r}; kept as the same item"
+        )
     cat_slugs = {cid: slug for slug, cid in _category_slugs(session).items()}
     by_slug = _category_ids(session, source)
     new_posts: list[dict[str, object]] = []
@@ -103,11 +172,12 @@ def store_items(session: Session, source: Source, items: list[ParsedItem], now: 
             if seen.deleted or seen.post_id is None or seen.content_hash == item.content_hash:
                 counts.unchanged += 1
                 continue
-            write.update_post_row(session, seen.post_id, {**_fields(item, None), "updated_at": stamp}, cats)
+            fields = {**_fields(item, now, new=False), "updated_at": stamp}
+            write.update_post_row(session, seen.post_id, fields, cats)
             session.execute(
                 update(_ITEMS)
                 .where(_ITEMS.c.source_id == source.id, _ITEMS.c.item_key == key)
-                .values(content_hash=item.content_hash)
+                .values(content_hash=item.content_hash, link_title_key=item.link_key)
             )
             counts.updated += 1
             continue
@@ -115,7 +185,7 @@ def store_items(session: Session, source: Source, items: list[ParsedItem], now: 
         slug = f"{make_slug(item.title, max_length=60)}-{item_key(f'{source.id}:{key}')[:12]}"
         new_posts.append(
             {
-                **_fields(item, now),
+                **_fields(item, now, new=True),
                 "uid": str(uuid.uuid4()),
                 "language": source.language,
                 "slug": slug,
@@ -134,6 +204,7 @@ def store_items(session: Session, source: Source, items: list[ParsedItem], now: 
                 "content_hash": item.content_hash,
                 "deleted": False,
                 "first_seen_at": now,
+                "link_title_key": item.link_key,
             }
         )
         new_links.append(cats)
@@ -143,6 +214,7 @@ def store_items(session: Session, source: Source, items: list[ParsedItem], now: 
         for row, post_id in zip(new_items, ids, strict=True):
             row["post_id"] = post_id
         session.execute(insert(_ITEMS), new_items)
+        counts.new_post_ids = list(ids)
     return counts
 
 

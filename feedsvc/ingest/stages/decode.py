@@ -2,16 +2,21 @@
 
 Order of evidence:
 
-1. a byte-order mark;
+1. a byte-order mark (and UTF-16/32 recognised by the position of the zero bytes);
 2. bytes that are valid UTF-8 and contain non-ASCII are UTF-8, whatever the labels say
    (a mislabelled UTF-8 feed is far more common than windows-1251 that happens to be valid UTF-8);
-3. the HTTP ``charset`` — except a generic server default (ISO-8859-1, US-ASCII, windows-1252),
-   which yields to a different encoding declared in the document, or to a confident Cyrillic
-   detection: Apache's AddDefaultCharset has mislabelled many Russian feeds;
-4. the XML declaration's ``encoding`` (JSON is UTF-8 by definition, UTF-16/32 recognised by the
-   position of the zero bytes);
-5. detection for unlabelled single-byte text: Cyrillic (windows-1251 vs KOI8-R) by Russian letter
-   frequencies and letter case, else windows-1252.
+3. bytes that are UTF-8 but for a few bad sequences (at most ``MAX_BAD_SHARE`` of the non-ASCII
+   sequences): UTF-8, the bad bytes replaced by U+FFFD and the rest kept (single-byte text in a
+   code page almost never forms valid multi-byte sequences, so this cannot swallow windows-1251);
+4. the HTTP ``charset`` — except a generic server default (ISO-8859-1, US-ASCII, windows-1252),
+   which yields to a different encoding declared in the document, or to detection: Apache's
+   AddDefaultCharset has mislabelled many Russian feeds; a Cyrillic label yields to a confident
+   detection of the other Cyrillic table;
+5. the XML declaration's ``encoding`` (JSON is UTF-8 by definition);
+6. detection (``detect``): charset-normalizer, with our Cyrillic windows-1251/KOI8-R detector
+   preferred where it measurably does better (short Russian and Uzbek texts, see
+   tests/ingest/test_encoding_detectors.py);
+7. nothing at all: UTF-8 with replacement characters, and a warning. Never a silent windows-1252.
 
 ``utf8_document`` then hands the parser UTF-8 bytes whose XML declaration says so, so it has
 nothing left to guess.
@@ -68,7 +73,8 @@ _CYRILLIC_CANDIDATES = ("cp1251", "koi8-r")
 class Decoded:
     text: str
     encoding: str  # Python codec name, e.g. "utf-8", "cp1251", "koi8-r"
-    source: str  # "bom", "utf-8", "http", "declaration", "json", "detected" or "default"
+    source: str  # "bom", "utf-8", "http", "declaration", "detected" or "default"
+    warning: str | None = None  # bytes that had to be replaced, or an encoding that was guessed
 
 
 def _codec(label: str | None) -> str | None:
@@ -172,8 +178,63 @@ def _decode_with(body: bytes, codec: str) -> str:
     return body.decode(codec, errors="replace")
 
 
+MAX_BAD_SHARE = 0.01  # invalid sequences per non-ASCII sequence still read as UTF-8
+_UTF8_SEQUENCE_RE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
+
+
+def nearly_utf8(body: bytes) -> int | None:
+    """How many bad bytes a body that is UTF-8 but for a few of them has; None when it is not UTF-8."""
+    valid = len(_UTF8_SEQUENCE_RE.findall(body))
+    if valid == 0:
+        return None
+    leftover = _UTF8_SEQUENCE_RE.sub(b"", body)
+    bad = sum(1 for byte in leftover if byte >= 0x80)
+    return bad if bad <= max(1, valid * MAX_BAD_SHARE) else None
+
+
+# charset-normalizer's answers that the Cyrillic detector overrules when it is confident: on short
+# Russian/Uzbek texts charset-normalizer takes KOI8-R for Shift_JIS, and tells cp1251 from KOI8-R worse.
+_CYRILLIC_CODECS = frozenset({"cp1251", "koi8-r", "koi8-u", "iso8859-5", "mac-cyrillic", "cp866", "cp855"})
+_MULTIBYTE_CODECS = frozenset(
+    {"shift_jis", "shift_jis_2004", "shift_jisx0213", "cp932", "euc_jp", "euc_jis_2004", "euc_jisx0213",
+     "gb2312", "gbk", "gb18030", "big5", "big5hkscs", "cp950", "euc_kr", "cp949", "johab", "hz"}
+)  # fmt: skip
+_COMMON_ON_THE_WEB = ("utf_8", "cp1252", "cp1251", "latin_1", "gb18030", "cp932", "euc_jp", "cp949", "cp874")
+DETECT_SAMPLE = 64 * 1024  # charset-normalizer's cost grows with the input; this is plenty
+
+
+def normalizer_guess(body: bytes) -> str | None:
+    """charset-normalizer's best reading of ``body``, as a Python codec name."""
+    import charset_normalizer  # imported when needed: most feeds never get here
+
+    results = list(charset_normalizer.from_bytes(body[:DETECT_SAMPLE]))
+    if not results:
+        return None
+    best = results[0]
+    # Equal readings (cp1250 and cp1252 on French text that has no letters where they differ …):
+    # the code page far more common on the web wins.
+    tied = [r.encoding for r in results if (r.chaos, r.coherence) == (best.chaos, best.coherence)]
+    for common in _COMMON_ON_THE_WEB:
+        if common in tied:
+            return _codec(common)
+    return _codec(best.encoding)
+
+
+def detect(body: bytes) -> str | None:
+    """The encoding of unlabelled non-UTF-8 text, or None when nothing is confident."""
+    cyrillic = detect_cyrillic(body)
+    guess = normalizer_guess(body)
+    if cyrillic and (guess is None or guess in _CYRILLIC_CODECS or guess in _MULTIBYTE_CODECS):
+        return cyrillic
+    return guess or cyrillic
+
+
 def decode(body: bytes, content_type: str | None = None) -> Decoded:
-    """Decode a feed body; never raises (undecodable bytes become U+FFFD)."""
+    """Decode a feed body; never raises (undecodable bytes become U+FFFD, and say so in ``warning``)."""
     for bom, codec in _BOMS:
         if body.startswith(bom):
             return Decoded(body[len(bom) :].decode(codec, errors="replace"), codec, "bom")
@@ -186,6 +247,10 @@ def decode(body: bytes, content_type: str | None = None) -> Decoded:
         return Decoded(body.decode("ascii"), "utf-8", "utf-8")
     if _is_utf8(body):
         return Decoded(body.decode("utf-8"), "utf-8", "utf-8")
+    bad = nearly_utf8(body)
+    if bad is not None:
+        warning = f"{bad} invalid UTF-8 byte(s) replaced with U+FFFD"
+        return Decoded(_decode_with(body, "utf-8"), "utf-8", "utf-8", warning)
 
     http = charset_from_content_type(content_type)
     declared = declared_encoding(body)
@@ -197,17 +262,22 @@ def decode(body: bytes, content_type: str | None = None) -> Decoded:
         if http in _GENERIC_DEFAULTS:
             if declared and declared != http:
                 return Decoded(_decode_with(body, declared), declared, "declaration")
-            detected = detect_cyrillic(body)
+            detected = detect(body)
             if detected:
+                return Decoded(_decode_with(body, detected), detected, "detected")
+        elif http in _CYRILLIC_CANDIDATES:
+            detected = detect_cyrillic(body)
+            if detected and detected != http:
                 return Decoded(_decode_with(body, detected), detected, "detected")
         return Decoded(_decode_with(body, http), http, "http")
     if declared:
         return Decoded(_decode_with(body, declared), declared, "declaration")
-    detected = detect_cyrillic(body)
+    detected = detect(body)
     if detected:
         return Decoded(_decode_with(body, detected), detected, "detected")
-    # Not UTF-8, unlabelled, not Cyrillic: windows-1252 decodes every byte to something sensible.
-    return Decoded(_decode_with(body, "cp1252"), "cp1252", "default")
+    return Decoded(
+        _decode_with(body, "utf-8"), "utf-8", "default", "encoding unknown: read as UTF-8, bad bytes replaced"
+    )
 
 
 def utf8_document(text: str) -> bytes:

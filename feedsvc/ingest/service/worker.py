@@ -11,9 +11,9 @@ from collections.abc import Callable
 from types import FrameType
 
 from feedsvc import db
-from feedsvc.ingest import claims
-from feedsvc.ingest.run import IngestResult, ingest_source
-from feedsvc.ingest.settings import IngestSettings
+from feedsvc.ingest.service import claims
+from feedsvc.ingest.service.run import IngestResult, ingest_source
+from feedsvc.ingest.service.settings import IngestSettings
 from feedsvc.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,15 @@ def run(
     while not stop.event.is_set() and (max_passes is None or passes < max_passes):
         passes += 1
         with db.new_session() as session:
-            ids = claims.claim_due(session, owner, utcnow(), settings.lease_seconds, batch)
+            ids = claims.claim_due(
+                session,
+                owner,
+                utcnow(),
+                settings.lease_seconds,
+                batch,
+                settings.per_host,
+                settings.max_concurrent,
+            )
             try:
                 for n, source_id in enumerate(ids):
                     if stop.event.is_set():
