@@ -132,12 +132,17 @@ class SourceWrite(StrictSchema):
     )
     name = fields.String(allow_none=True, validate=validate.Length(max=200))
     timezone = fields.String(metadata={"description": "zone for partner dates without one; default UTC"})
+    full_text = fields.Boolean(
+        load_default=False,
+        metadata={"description": "excerpt-only partner: fetch new items' article pages for their full text"},
+    )
 
 
 class SourcePatch(SourceWrite):
     url = fields.String(validate=validate.Length(min=1, max=2000))
     language = fields.String(validate=validate.Length(min=2, max=16))
     syndicate = fields.Boolean()
+    full_text = fields.Boolean()
     enabled = fields.Boolean(metadata={"description": "true re-enables a disabled source"})
 
 
@@ -155,7 +160,19 @@ class SourceHealth(Schema):
     etag = fields.String(allow_none=True)
     last_modified = fields.String(allow_none=True)
     feed_hint_s = fields.Integer(allow_none=True)
+    publish_gap_s = fields.Integer(
+        allow_none=True, metadata={"description": "median gap between the partner's recent items"}
+    )
     leased_by = fields.String(allow_none=True)
+
+
+class SourcePush(Schema):
+    hub_url = fields.String(allow_none=True)
+    topic_url = fields.String(allow_none=True)
+    state = fields.String(
+        allow_none=True, metadata={"description": "pending, active, unsubscribing or failed"}
+    )
+    lease_until = fields.DateTime(format="iso", allow_none=True)
 
 
 class SourceOut(Schema):
@@ -168,9 +185,11 @@ class SourceOut(Schema):
     timezone = fields.String()
     interval_s = fields.Integer()
     syndicate = fields.Boolean()
+    full_text = fields.Boolean()
     enabled = fields.Boolean()
     disabled_reason = fields.String(allow_none=True)
     health = fields.Nested(SourceHealth)
+    push = fields.Nested(SourcePush, metadata={"description": "WebSub: the partner's hub pushing to us"})
     items_stored = fields.Integer()
     created_at = fields.DateTime(format="iso")
 

@@ -22,6 +22,7 @@ from feedsvc.api.schemas import (
     SourceWrite,
 )
 from feedsvc.errors import InvalidInput
+from feedsvc.ingest.service import push
 from feedsvc.ingest.service.opml_io import read_opml, write_opml
 from feedsvc.ingest.service.run import ingest_source
 from feedsvc.ingest.service.settings import ingest_settings
@@ -74,8 +75,11 @@ class SourceDetail(MethodView):
     @blp.response(200, SourceOut)
     def patch(self, data: dict[str, Any], source_id: int) -> dict[str, Any]:
         session = db.session()
-        source = update_source(session, site(), ingest_settings(), get_source(session, source_id), data)
+        settings = ingest_settings()
+        source = update_source(session, site(), settings, get_source(session, source_id), data)
         session.commit()
+        if not source.enabled:
+            push.unsubscribe(session, source, settings)  # a disabled source takes no pushes either
         return source_json(session, source)
 
     @blp.doc(security=SECURITY)
@@ -84,6 +88,9 @@ class SourceDetail(MethodView):
     @blp.response(204)
     def delete(self, args: dict[str, Any], source_id: int) -> None:
         session = db.session()
+        source = get_source(session, source_id)
+        # Asked before the row goes: the hub may verify the unsubscription while we wait for it.
+        push.unsubscribe(session, source, ingest_settings())
         delete_source(session, get_source(session, source_id), purge=args["purge"])
         session.commit()
 

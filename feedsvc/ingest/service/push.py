@@ -117,7 +117,13 @@ def after_fetch(session: Session, source_id: int, settings: IngestSettings) -> N
         )
     ).first()
     session.commit()
-    if row is None or not row.hub_url or not row.enabled:
+    if row is None or not row.hub_url:
+        return
+    if not row.enabled:  # disabled by this fetch (gone, too many errors): stop the pushes too
+        source = session.get(Source, source_id)
+        if source is not None:
+            unsubscribe(session, source, settings)
+        session.rollback()
         return
     if row.push_state is None or (row.push_state == FAILED and (row.push_lease_until or now) <= now):
         subscribe(session, source_id, settings)

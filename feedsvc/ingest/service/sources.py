@@ -25,6 +25,7 @@ FIELDS = (
     "category_map",
     "interval_s",
     "syndicate",
+    "full_text",
     "timezone",
     "enabled",
 )
@@ -93,6 +94,7 @@ def create_source(session: Session, site: Site, settings: IngestSettings, data: 
         timezone=_check_zone(data.get("timezone") or "UTC"),
         interval_s=interval,
         syndicate=data.get("syndicate", True),
+        full_text=bool(data.get("full_text", False)),
         enabled=True,
         next_fetch_at=now,
         consecutive_errors=0,
@@ -139,6 +141,8 @@ def update_source(
         source.next_fetch_at = utcnow()
     elif "enabled" in data and not data["enabled"]:
         source.enabled, source.disabled_reason = False, "disabled by the operator"
+    if "full_text" in data:
+        source.full_text = bool(data["full_text"])
     if "syndicate" in data and data["syndicate"] != source.syndicate:
         source.syndicate = data["syndicate"]
         _resyndicate(session, source)
@@ -183,6 +187,7 @@ def source_json(session: Session, source: Source) -> dict[str, Any]:
         "timezone": source.timezone,
         "interval_s": source.interval_s,
         "syndicate": source.syndicate,
+        "full_text": source.full_text,
         "enabled": source.enabled,
         "disabled_reason": source.disabled_reason,
         "health": {
@@ -199,7 +204,14 @@ def source_json(session: Session, source: Source) -> dict[str, Any]:
             "etag": source.etag,
             "last_modified": source.last_modified,
             "feed_hint_s": source.hint_s,
+            "publish_gap_s": source.publish_gap_s,
             "leased_by": source.lease_owner if source.lease_until and source.lease_until > utcnow() else None,
+        },
+        "push": {
+            "hub_url": source.hub_url,
+            "topic_url": source.topic_url,
+            "state": source.push_state,
+            "lease_until": source.push_lease_until,
         },
         "items_stored": items or 0,
         "created_at": source.created_at,

@@ -7,11 +7,12 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 
 from feedsvc import db
-from feedsvc.ingest.service import claims
+from feedsvc.ingest.service import claims, push
 from feedsvc.ingest.service.run import IngestResult, ingest_source
 from feedsvc.ingest.service.settings import IngestSettings
 from feedsvc.models import utcnow
@@ -40,6 +41,19 @@ class Stop:
         self.event.set()
 
 
+RENEW_EVERY = 300.0  # seconds between looks for WebSub leases to renew
+
+
+def _renew_push(settings: IngestSettings) -> None:
+    """The worker's WebSub job: renew subscriptions before their leases end, retry failed ones."""
+    with db.new_session() as session:
+        try:
+            push.renew_due(session, settings)
+        except Exception:  # a hub's trouble must not stop the fetching
+            log.exception("renewing WebSub subscriptions failed")
+            session.rollback()
+
+
 def run(
     settings: IngestSettings,
     *,
@@ -54,8 +68,12 @@ def run(
     owner = owner or worker_name()
     stop = stop or Stop()
     done = passes = 0
+    renewed_at = 0.0
     while not stop.event.is_set() and (max_passes is None or passes < max_passes):
         passes += 1
+        if time.monotonic() - renewed_at >= RENEW_EVERY:
+            renewed_at = time.monotonic()
+            _renew_push(settings)
         with db.new_session() as session:
             ids = claims.claim_due(
                 session,

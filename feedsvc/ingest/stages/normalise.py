@@ -137,8 +137,11 @@ def normalise(
         raw.updated, raw.updated_parsed, default_tz=default_tz
     )
     updated = resolve_date(raw.updated, raw.updated_parsed, default_tz=default_tz)
-    if (problem := absurd_date(published, now)) is not None:
-        warnings.append(f"item {guid or link or title!r}: date {raw.published or raw.updated!r} is {problem}")
+    given = raw.published or raw.updated
+    problem = absurd_date(published, now) if published else ("unreadable" if given else None)
+    if problem is not None:
+        # The store dates it when first seen; the operator should know the partner's dates are off.
+        warnings.append(f"item {guid or link or title!r}: date {given!r} is {problem}")
     images = [image for image in raw.images if _looks_like_image(image)]
     image = images[0] if images else None
     author = clean_title(raw.author) or None

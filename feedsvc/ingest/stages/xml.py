@@ -25,6 +25,8 @@ from feedsvc.ingest.stages.normalise import absolute_http_url, as_int, as_str, b
 from feedsvc.text import summarize, xml_safe
 
 _UPDATE_PERIODS = {"hourly": 3600, "daily": 86400, "weekly": 604800, "monthly": 2592000, "yearly": 31536000}
+_XML_CHAR_CONTROLS = (0x9, 0xA, 0xD)
+_CHAR_REF_RE = re.compile(r"&#([xX][0-9a-fA-F]{1,8}|[0-9]{1,10});")
 _ENTRY_START_RE = re.compile(r"<(?:[A-Za-z0-9_]+:)?(?:item|entry)[\s>]")
 
 
@@ -125,6 +127,25 @@ def _feedparser(document: bytes, headers: dict[str, str]) -> Any:
         raise ParseError(f"could not parse the document: {_bozo_text(exc)}") from exc
 
 
+def _valid_reference(match: re.Match[str]) -> str:
+    digits = match.group(1)
+    try:
+        code = int(digits[1:], 16) if digits[:1] in "xX" else int(digits)
+    except ValueError:
+        return ""
+    allowed = 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0xFFFF < code < 0x110000
+    if allowed or code in _XML_CHAR_CONTROLS:
+        return match.group(0)
+    # A surrogate or control character: no XML parser accepts it (feedparser raises), and
+    # feedsvc.text.xml_safe would remove it from what we store anyway.
+    return ""
+
+
+def _drop_invalid_references(text: str) -> str:
+    """Character references to what XML cannot carry (``&#xD800;``, ``&#0;``) are dropped."""
+    return _CHAR_REF_RE.sub(_valid_reference, text) if "&#" in text else text
+
+
 def _recovered(text: str) -> bytes | None:
     """The document as lxml's recovering parser reads it (broken references and markup dropped)."""
     parser = lxml.etree.XMLParser(
@@ -155,7 +176,15 @@ def parse_xml_feed(
     feed_headers = {"content-type": "application/xml; charset=utf-8"}
     if headers.get("content-language"):
         feed_headers["content-language"] = headers["content-language"]
-    result = _feedparser(decode.utf8_document(text), feed_headers)
+    text = _drop_invalid_references(text)
+    try:
+        result = _feedparser(decode.utf8_document(text), feed_headers)
+    except ParseError as exc:
+        recovered = _recovered(text)
+        if recovered is None:
+            raise
+        result = _feedparser(recovered, feed_headers)
+        result["bozo"], result["bozo_exception"] = 1, exc
     if result.get("bozo") and len(result.get("entries") or []) < len(_ENTRY_START_RE.findall(text)):
         recovered = _recovered(text)
         if recovered is not None:
