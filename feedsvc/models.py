@@ -182,7 +182,8 @@ class Source(Base):
     push_secret: Mapped[str | None] = mapped_column(String(64))
     push_token: Mapped[str | None] = mapped_column(String(64))
     push_state: Mapped[str | None] = mapped_column(String(16))  # pending | active | unsubscribing | failed
-    push_lease_until: Mapped[datetime | None]
+    push_lease_until: Mapped[datetime | None]  # while failed: when to try again
+    push_verified_at: Mapped[datetime | None]  # with push_lease_until: the lease the hub granted
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

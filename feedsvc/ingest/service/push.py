@@ -20,7 +20,7 @@ import logging
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from feedsvc.ingest.item import ParsedFeed
@@ -32,7 +32,7 @@ from feedsvc.models import Source, utcnow
 log = logging.getLogger(__name__)
 PENDING, ACTIVE, UNSUBSCRIBING, FAILED = "pending", "active", "unsubscribing", "failed"
 RETRY_FAILED = timedelta(hours=6)
-# Renew when less than this share of the lease is left (and at least an hour before it ends).
+# Renew when less than this share of the lease the hub granted is left.
 RENEW_SHARE = 0.1
 _DIGESTS = {
     "sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512,
@@ -132,20 +132,24 @@ def after_fetch(session: Session, source_id: int, settings: IngestSettings) -> N
 def renew_due(session: Session, settings: IngestSettings, now: datetime | None = None) -> int:
     """Renew leases close to their end, and retry failed subscriptions that are due. Commits."""
     now = now or utcnow()
-    margin = max(timedelta(hours=1), timedelta(seconds=settings.push_lease_seconds * RENEW_SHARE))
-    ids = list(
-        session.scalars(
-            select(Source.id).where(
-                Source.enabled.is_(True),
-                Source.hub_url.is_not(None),
-                or_(
-                    (Source.push_state == ACTIVE) & (Source.push_lease_until < now + margin),
-                    (Source.push_state == FAILED) & (Source.push_lease_until <= now),
-                ),
-            )
+    rows = session.execute(
+        select(Source.id, Source.push_state, Source.push_lease_until, Source.push_verified_at).where(
+            Source.enabled.is_(True),
+            Source.hub_url.is_not(None),
+            Source.push_state.in_((ACTIVE, FAILED)),
+            Source.push_lease_until.is_not(None),
         )
-    )
+    ).all()
     session.commit()
+    ids = []
+    for row in rows:
+        if row.push_state == FAILED:
+            due = row.push_lease_until <= now
+        else:
+            granted = row.push_lease_until - (row.push_verified_at or row.push_lease_until)
+            due = row.push_lease_until - now < max(granted * RENEW_SHARE, timedelta(minutes=1))
+        if due:
+            ids.append(row.id)
     return sum(subscribe(session, source_id, settings) for source_id in ids)
 
 
@@ -166,7 +170,9 @@ def verify(
         return False
     if mode == "subscribe" and source.push_state in (PENDING, ACTIVE) and source.enabled:
         lease = lease_seconds if lease_seconds and lease_seconds > 0 else settings.push_lease_seconds
-        source.push_state, source.push_lease_until = ACTIVE, utcnow() + timedelta(seconds=lease)
+        now = utcnow()
+        source.push_state, source.push_lease_until = ACTIVE, now + timedelta(seconds=lease)
+        source.push_verified_at = now
         return True
     if mode == "unsubscribe" and source.push_state == UNSUBSCRIBING:
         source.push_state, source.push_lease_until = None, None

@@ -28,6 +28,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("push_token", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("push_state", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("push_lease_until", feedsvc.models.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("push_verified_at", feedsvc.models.UTCDateTime(), nullable=True))
     with op.batch_alter_table("source_items", schema=None) as batch_op:
         batch_op.add_column(sa.Column("link_title_key", sa.String(length=64), nullable=True))
         batch_op.create_index("ix_source_items_link_title", ["source_id", "link_title_key"], unique=False)
@@ -39,7 +40,7 @@ def downgrade() -> None:
         batch_op.drop_column("link_title_key")
     with op.batch_alter_table("sources", schema=None) as batch_op:
         for name in (
-            "push_lease_until", "push_state", "push_token", "push_secret", "topic_url", "hub_url",
+            "push_verified_at", "push_lease_until", "push_state", "push_token", "push_secret", "topic_url", "hub_url",
             "publish_gap_s", "full_text",
         ):  # fmt: skip
             batch_op.drop_column(name)
