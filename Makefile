@@ -7,7 +7,7 @@ WORKERS ?= 2
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-quick wrk
+.PHONY: install run test lint bench bench-quick wrk corpus
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,9 @@ bench: $(STAMP) wrk
 
 bench-quick: $(STAMP) wrk
 	$(BIN)/python bench/run.py --quick
+
+# Every saved partner feed through the ingestion stages and the store: what is kept, what is lost.
+# More folders: make corpus CORPUS_DIRS="path/to/feeds ..."; PostgreSQL too: CORPUS_DATABASE_URL=postgresql://…
+corpus: $(STAMP)
+	$(BIN)/python bench/corpus.py $(CORPUS_DIRS)
+	@if [ -n "$(CORPUS_DATABASE_URL)" ]; then $(BIN)/python bench/corpus.py $(CORPUS_DIRS) --database-url "$(CORPUS_DATABASE_URL)"; fi
