@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug import Response as WResponse
 
 from feedsvc import db
@@ -222,26 +222,46 @@ def test_a_changed_guid_with_the_same_link_and_title_is_the_same_post(
         assert row.guid == "cms-2-77"
     third = fetch(api, source["id"])  # the new GUID is now the item's own
     assert (third["new"], third["outcome"]) == (0, "unchanged")
+    # The repair is bounded: an item first seen more than a day ago is not looked for.
+    with app.app_context():
+        s = db.session()
+        s.execute(
+            update(SourceItem)
+            .where(SourceItem.source_id == source["id"])
+            .values(first_seen_at=datetime.now(UTC) - timedelta(days=2))
+        )
+        s.commit()
+    feed.body = quality("reguid_second.xml").replace(b"cms-2-77", b"cms-3-5")
+    assert fetch(api, source["id"])["new"] == 1
 
 
 # ----------------------------------------------------------------------------- scheduling and politeness
 
 
+@pytest.mark.parametrize(
+    ("max_interval", "ttl_minutes", "expected"),
+    [
+        (3600, 5, 3600),  # two-hourly partner, capped at the maximum; a 5-minute ttl cannot shorten it
+        (6 * 3600, 5, 7200),  # within the bounds: the partner's own rhythm
+        (6 * 3600, 240, 4 * 3600),  # the feed asks for four hours: hints may lengthen it
+    ],
+)
 def test_interval_follows_the_partner_rhythm_within_the_bounds(
-    app_factory: Any, httpserver: HTTPServer
+    app_factory: Any, httpserver: HTTPServer, max_interval: int, ttl_minutes: int, expected: int
 ) -> None:
     from tests.helpers import make_token
 
-    app = app_factory(ALLOW_PRIVATE_SOURCES=True, SOURCE_MIN_INTERVAL=60, SOURCE_MAX_INTERVAL=3600)
+    app = app_factory(ALLOW_PRIVATE_SOURCES=True, SOURCE_MIN_INTERVAL=60, SOURCE_MAX_INTERVAL=max_interval)
     api = Api(app.test_client(), make_token(app))
-    httpserver.expect_request("/feed").respond_with_data(quality("rhythm.xml"), content_type=RSS)
+    body = quality("rhythm.xml").replace(b"<ttl>5</ttl>", f"<ttl>{ttl_minutes}</ttl>".encode())
+    httpserver.expect_request("/feed").respond_with_data(body, content_type=RSS)
     source = add_source(api, httpserver.url_for("/feed"), interval_s=300)
     fetch(api, source["id"])
     row = source_row(app, source["id"])
     assert row.publish_gap_s == 7200  # items two hours apart
     assert row.last_fetch_at is not None
     wait = (row.next_fetch_at - row.last_fetch_at).total_seconds()
-    assert 3600 * 0.9 <= wait <= 3600 * 1.1  # capped at the maximum, jittered; ttl 5 min cannot shorten it
+    assert expected * 0.9 <= wait <= expected * 1.1  # jittered
 
 
 MODIFIED = "Thu, 05 Mar 2026 10:00:00 GMT"

@@ -46,7 +46,6 @@ class RawItem:
     updated: str | None = None
     updated_parsed: struct_time | None = None
     images: list[Image] = field(default_factory=list)
-    media_count: int = 0  # enclosures / media:content / attachments the partner listed
     base_url: str | None = None
 
 
@@ -67,8 +66,7 @@ class ParsedItem:
     updated: datetime | None  # aware UTC
     image: Image | None
     content_hash: str  # sha256 over title, link, content, summary, author, media: never dates
-    link_key: str | None = None  # the link without tracking parameters, for identity repairs
-    media_count: int = 0
+    link_key: str | None = None  # hash of the link without tracking parameters and the title
 
 
 @dataclass(frozen=True)

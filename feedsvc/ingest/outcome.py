@@ -9,4 +9,3 @@ from typing import Literal
 Outcome = Literal[
     "ok", "not_modified", "gone", "retry_later", "error", "new", "updated", "unchanged", "deferred", "busy"
 ]
-FetchOutcome = Literal["ok", "not_modified", "gone", "retry_later", "error"]

@@ -42,7 +42,6 @@ class Counts:
     updated: int = 0
     unchanged: int = 0
     warnings: list[str] = field(default_factory=list)
-    new_post_ids: list[int] = field(default_factory=list)
 
 
 def item_key(key: str) -> str:
@@ -214,7 +213,6 @@ def store_items(session: Session, source: Source, items: list[ParsedItem], now: 
         for row, post_id in zip(new_items, ids, strict=True):
             row["post_id"] = post_id
         session.execute(insert(_ITEMS), new_items)
-        counts.new_post_ids = list(ids)
     return counts
 
 

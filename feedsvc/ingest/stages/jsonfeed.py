@@ -67,7 +67,6 @@ def _item_to_raw(item: Mapping[str, Any], base: str, problems: list[str]) -> Raw
             raw.images.append(image)
     attachments = item.get("attachments")
     if isinstance(attachments, list):
-        raw.media_count = sum(isinstance(a, Mapping) for a in attachments)
         for attachment in attachments:
             if isinstance(attachment, Mapping):
                 image = make_image(

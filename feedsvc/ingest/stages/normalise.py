@@ -164,7 +164,6 @@ def normalise(
         image=image,
         content_hash=content_hash,
         link_key=link_title_key(link, title),
-        media_count=raw.media_count,
     )
 
 

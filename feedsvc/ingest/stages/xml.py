@@ -92,7 +92,6 @@ def _entry_to_raw(entry: Mapping[str, Any], feed_base: str) -> RawItem:
             # Thumbnail URLs often have no extension; media:thumbnail is an image by definition.
             candidates.append(Image(image.url, image.mime_type or "image/jpeg") if image else None)
     raw.images = [c for c in candidates if c is not None]
-    raw.media_count = len(entry.get("enclosures") or []) + len(entry.get("media_content") or [])
     return raw
 
 
