@@ -27,12 +27,14 @@ def app(app_factory: Any) -> Flask:
     return app_factory(ALLOW_PRIVATE_SOURCES=True, FETCH_TIMEOUT=3.0)
 
 
-def serve(httpserver: HTTPServer) -> str:
+def serve(httpserver: HTTPServer, edit: tuple[str, str] = ("", "")) -> str:
     base = httpserver.url_for("").rstrip("/")
     feed = (FIXTURES / "partners" / "quality" / "excerpts.xml").read_text(encoding="utf-8")
-    httpserver.expect_request("/feed").respond_with_data(
-        feed.replace("{BASE}", base), content_type="application/rss+xml; charset=utf-8"
-    )
+    feed = feed.replace("{BASE}", base)
+    if edit[0]:
+        feed = feed.replace(*edit)
+    httpserver.clear_all_handlers()
+    httpserver.expect_request("/feed").respond_with_data(feed, content_type="application/rss+xml")
     for name in MANIFEST:
         httpserver.expect_request(f"/articles/{name}").respond_with_data(
             (ARTICLES / name).read_bytes(), content_type="text/html; charset=utf-8"
@@ -70,10 +72,22 @@ def test_excerpts_get_the_article_text(
     assert gone.content == "Only this excerpt is left."  # the fetch failed: the excerpt stays
     served = {i["title"]: i for i in client.get("/ru/feed.json").get_json()["items"]}
     assert MANIFEST["ru_metro.html"]["sentences"][1] in served[metro.title]["content_html"]
-    # Known items are not fetched again.
+    # Known, unchanged items are not fetched again.
     pages = sum(1 for request, _ in httpserver.log if request.path.startswith("/articles/"))
     api.post(f"/api/sources/{source_id}/fetch")
     assert sum(1 for request, _ in httpserver.log if request.path.startswith("/articles/")) == pages
+
+
+def test_an_edited_excerpt_keeps_the_full_text(api: Api, httpserver: HTTPServer, app: Flask) -> None:
+    url = serve(httpserver)
+    source_id = api.post("/api/sources", {"url": url, "language": "ru", "full_text": True}).get_json()["id"]
+    api.post(f"/api/sources/{source_id}/fetch")
+    serve(httpserver, ("открылась станция…", "открылась новая станция…"))
+    result = api.post(f"/api/sources/{source_id}/fetch").get_json()
+    assert result["updated"] == 1, result
+    metro = posts(app, source_id)["В Ташкенте открылась новая станция метро"]
+    assert MANIFEST["ru_metro.html"]["sentences"][2] in metro.content
+    assert metro.summary == "В понедельник в Ташкенте открылась новая станция…"
 
 
 def test_off_by_default(api: Api, httpserver: HTTPServer, app: Flask) -> None:

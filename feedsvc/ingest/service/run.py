@@ -23,7 +23,7 @@ from feedsvc.ingest.outcome import Outcome
 from feedsvc.ingest.reader import ParseError, parse_feed
 from feedsvc.ingest.service import claims, push, schedule
 from feedsvc.ingest.service.settings import IngestSettings
-from feedsvc.ingest.service.store import Counts, known_keys, store_items
+from feedsvc.ingest.service.store import Counts, known_hashes, store_items
 from feedsvc.ingest.stages import fulltext
 from feedsvc.ingest.stages.fetch import FetchResult, fetch
 from feedsvc.models import Source, SourceHost, utcnow
@@ -112,13 +112,14 @@ def ingest_source(
 def _with_full_text(
     session: Session, source_id: int, parsed: ParsedFeed, settings: IngestSettings
 ) -> ParsedFeed:
-    """Excerpt-only new items with their article's main text fetched (outside any transaction)."""
+    """Excerpt-only items with their article's main text fetched (outside any transaction): new ones,
+    and edited ones, whose update would otherwise put the excerpt back in place of the full text."""
     excerpts = [item for item in parsed.items if fulltext.is_excerpt(item, settings.full_text_min_chars)]
     if not excerpts:
         return parsed
-    known = known_keys(session, source_id, excerpts)
+    known = known_hashes(session, source_id, excerpts)
     session.commit()
-    wanted = {item.key for item in excerpts if item.key not in known}
+    wanted = {item.key for item in excerpts if known.get(item.key) != item.content_hash}
     items = [
         fulltext.with_full_text(item, settings.fetch) if item.key in wanted else item for item in parsed.items
     ]

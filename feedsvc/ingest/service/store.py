@@ -92,13 +92,15 @@ def _fields(item: ParsedItem, now: datetime, new: bool) -> dict[str, object]:
     return fields
 
 
-def known_keys(session: Session, source_id: int, items: list[ParsedItem]) -> set[str]:
-    """The items of ``items`` the source has stored before (by key)."""
+def known_hashes(session: Session, source_id: int, items: list[ParsedItem]) -> dict[str, str]:
+    """Key → stored content hash of the items of ``items`` the source has stored before."""
     wanted = {item_key(item.key): item.key for item in items}
-    rows = session.scalars(
-        select(_ITEMS.c.item_key).where(_ITEMS.c.source_id == source_id, _ITEMS.c.item_key.in_(list(wanted)))
+    rows = session.execute(
+        select(_ITEMS.c.item_key, _ITEMS.c.content_hash).where(
+            _ITEMS.c.source_id == source_id, _ITEMS.c.item_key.in_(list(wanted))
+        )
     )
-    return {wanted[row] for row in rows}
+    return {wanted[key]: content_hash for key, content_hash in rows}
 
 
 def _reguided(
