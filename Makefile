@@ -7,7 +7,7 @@ WORKERS ?= 2
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed
 
-.PHONY: install run test test-fast test-slow lint bench bench-quick wrk nginx reliability reliability-quick writers websub-bench
+.PHONY: install run test test-fast test-slow lint bench bench-quick wrk nginx reliability reliability-quick writers websub-bench corpus
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,3 +68,9 @@ writers: $(STAMP)
 # WebSub: POST /api/posts → signed delivery latency (p50/p99) and fan-out to 1,000 local subscribers.
 websub-bench: $(STAMP)
 	cd bench && ../$(BIN)/python websub.py
+
+# Every saved partner feed through the ingestion stages and the store: what is kept, what is lost.
+# More folders: make corpus CORPUS_DIRS="path/to/feeds ..."; PostgreSQL too: CORPUS_DATABASE_URL=postgresql://…
+corpus: $(STAMP)
+	$(BIN)/python bench/corpus.py $(CORPUS_DIRS)
+	@if [ -n "$(CORPUS_DATABASE_URL)" ]; then $(BIN)/python bench/corpus.py $(CORPUS_DIRS) --database-url "$(CORPUS_DATABASE_URL)"; fi

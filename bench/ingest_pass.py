@@ -33,11 +33,11 @@ from sqlalchemy import select
 
 from feedsvc import create_app, db
 from feedsvc.cli import sources_add
-from feedsvc.ingest.fetch import fetch
-from feedsvc.ingest.parse import parse_feed
-from feedsvc.ingest.run import ingest_source
-from feedsvc.ingest.settings import ingest_settings
-from feedsvc.ingest.worker import worker_name
+from feedsvc.ingest.reader import parse_feed
+from feedsvc.ingest.service.run import ingest_source
+from feedsvc.ingest.service.settings import ingest_settings
+from feedsvc.ingest.service.worker import worker_name
+from feedsvc.ingest.stages.fetch import fetch
 from feedsvc.models import Source
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

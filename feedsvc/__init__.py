@@ -27,7 +27,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     configure_logging(app)
 
     from feedsvc import api, cache, cli, db, health, metrics, sanitize, site, websub
-    from feedsvc.public import feeds, pages
+    from feedsvc.public import feeds, pages, websub_callback
 
     # Partner HTML is cleaned deep inside parsing, away from any app: the one process-wide setting.
     sanitize.configure(embed_hosts=app.config["EMBED_HOST_LIST"])
@@ -41,6 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     app.register_blueprint(feeds.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(websub_callback.bp)
     cli.init_app(app)
     from feedsvc.public.serving import FeedServer, serve_wsgi
 

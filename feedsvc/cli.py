@@ -137,8 +137,8 @@ def sources_add(
 ) -> None:
     """Register a partner feed."""
     from feedsvc.errors import ServiceError
-    from feedsvc.ingest.settings import ingest_settings
-    from feedsvc.ingest.sources import create_source
+    from feedsvc.ingest.service.settings import ingest_settings
+    from feedsvc.ingest.service.sources import create_source
     from feedsvc.site import site
 
     data = {
@@ -183,10 +183,10 @@ def ingest(mode: str, ids: tuple[int, ...]) -> None:
     """One pass over partner feeds, then exit; a line per source."""
     from sqlalchemy import select
 
-    from feedsvc.ingest import claims
-    from feedsvc.ingest.run import ingest_source
-    from feedsvc.ingest.settings import ingest_settings
-    from feedsvc.ingest.worker import worker_name
+    from feedsvc.ingest.service import claims
+    from feedsvc.ingest.service.run import ingest_source
+    from feedsvc.ingest.service.settings import ingest_settings
+    from feedsvc.ingest.service.worker import worker_name
     from feedsvc.models import Source, utcnow
 
     settings, owner = ingest_settings(), worker_name()
@@ -204,8 +204,9 @@ def ingest(mode: str, ids: tuple[int, ...]) -> None:
                 False,
             )
         else:
-            todo = claims.claim_due(s, owner, utcnow(), settings.lease_seconds, limit=10_000)
-            claimed = True
+            # Claimed one at a time when fetched: holding every lease at once would stop other workers
+            # from fetching any of those hosts meanwhile (politeness counts live leases).
+            todo, claimed = claims.due_ids(s, utcnow(), limit=10_000), False
         s.commit()
         for source_id in todo:
             result = ingest_source(s, source_id, owner, settings, claimed=claimed)
@@ -225,8 +226,8 @@ def ingest(mode: str, ids: tuple[int, ...]) -> None:
 def worker(idle_sleep: float, batch: int, passes: int | None, websub: bool) -> None:
     """Fetch due partner feeds until SIGTERM/SIGINT (the source in hand is finished first); beside it,
     send WebSub verifications, deliveries, hub pings and cache purges."""
-    from feedsvc.ingest import worker as worker_module
-    from feedsvc.ingest.settings import ingest_settings
+    from feedsvc.ingest.service import worker as worker_module
+    from feedsvc.ingest.service.settings import ingest_settings
 
     stop = worker_module.Stop()
     stop.install()
@@ -258,7 +259,7 @@ def worker(idle_sleep: float, batch: int, passes: int | None, websub: bool) -> N
 @with_appcontext
 def websub_worker(interval: float) -> None:
     """Only the WebSub and purge work (verifications, deliveries, pings, purges) until SIGTERM/SIGINT."""
-    from feedsvc.ingest.worker import Stop
+    from feedsvc.ingest.service.worker import Stop
     from feedsvc.websub import work
 
     stop = Stop()

@@ -37,6 +37,10 @@ _ENV: dict[str, tuple[str, Any]] = {
     "SOURCE_DEFAULT_INTERVAL": ("SOURCE_DEFAULT_INTERVAL", int),
     "SOURCE_MIN_INTERVAL": ("SOURCE_MIN_INTERVAL", int),
     "SOURCE_MAX_ERRORS": ("SOURCE_MAX_ERRORS", int),
+    "SOURCE_MAX_INTERVAL": ("SOURCE_MAX_INTERVAL", int),
+    "FETCH_PER_HOST": ("FETCH_PER_HOST", int),
+    "FETCH_MAX_CONCURRENT": ("FETCH_MAX_CONCURRENT", int),
+    "WEBSUB_LEASE_SECONDS": ("WEBSUB_LEASE_SECONDS", int),
     "SOURCE_BACKOFF_CAP": ("SOURCE_BACKOFF_CAP", int),
     "FETCH_MAX_BYTES": ("FETCH_MAX_BYTES", int),
     "FETCH_TIMEOUT": ("FETCH_TIMEOUT", float),
@@ -109,7 +113,11 @@ DEFAULTS: dict[str, Any] = {
     # Partner feeds (seconds, bytes).
     "SOURCE_DEFAULT_INTERVAL": 900,
     "SOURCE_MIN_INTERVAL": 60,
+    "SOURCE_MAX_INTERVAL": 6 * 3600,  # the slowest a quiet partner is polled (and a pushing one)
     "SOURCE_MAX_ERRORS": 10,  # in a row; then the source is disabled until the operator re-enables it
+    "FETCH_PER_HOST": 1,  # fetches of one host at once, across every worker
+    "FETCH_MAX_CONCURRENT": 0,  # fetches at once, across every worker; 0: no cap
+    "WEBSUB_LEASE_SECONDS": 10 * 86400,  # the lease asked of partners' hubs; renewed before it ends
     "SOURCE_BACKOFF_CAP": 6 * 3600,
     "FETCH_MAX_BYTES": 10 * 1024 * 1024,
     "FETCH_TIMEOUT": 30.0,

@@ -21,6 +21,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false as sql_false
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a bigint identity.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -212,6 +213,17 @@ class Source(Base):
     # Fetch-now: the API records the request, a worker performs it and clears it with the outcome.
     fetch_requested_at: Mapped[datetime | None]
     last_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # IngestResult of the last fetch
+    # Excerpt-only partner: fetch the article page of new items for their full text.
+    full_text: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_false())
+    publish_gap_s: Mapped[int | None] = mapped_column(Integer)  # median gap between its recent items
+    # WebSub: the partner's hub pushes to /websub/callback/<id>/<push_token>, signed with push_secret.
+    hub_url: Mapped[str | None] = mapped_column(Text)
+    topic_url: Mapped[str | None] = mapped_column(Text)
+    push_secret: Mapped[str | None] = mapped_column(String(64))
+    push_token: Mapped[str | None] = mapped_column(String(64))
+    push_state: Mapped[str | None] = mapped_column(String(16))  # pending | active | unsubscribing | failed
+    push_lease_until: Mapped[datetime | None]  # while failed: when to try again
+    push_verified_at: Mapped[datetime | None]  # with push_lease_until: the lease the hub granted
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -220,7 +232,10 @@ class SourceItem(Base):
     """Identity of a partner item: (source, key). The unique constraint keeps racing workers honest."""
 
     __tablename__ = "source_items"
-    __table_args__ = (UniqueConstraint("source_id", "item_key", name="uq_source_items_key"),)
+    __table_args__ = (
+        UniqueConstraint("source_id", "item_key", name="uq_source_items_key"),
+        Index("ix_source_items_link_title", "source_id", "link_title_key"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
@@ -230,6 +245,7 @@ class SourceItem(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)  # the operator deleted it: never again
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    link_title_key: Mapped[str | None] = mapped_column(String(64))  # finds an item whose GUID changed
 
 
 class SourceHost(Base):

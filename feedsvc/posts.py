@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedsvc import write
+from feedsvc import text, write
 from feedsvc.errors import Conflict, InvalidInput, NotFound
 from feedsvc.models import Category, Post, utcnow
 from feedsvc.sanitize import find_active_content, html_to_text, sanitize_html
@@ -67,7 +67,7 @@ def guess_image_type(url: str) -> str:
 
 
 def clean_title(title: str) -> str:
-    return " ".join(xml_safe(title).split())
+    return text.clean_title(title)  # the same rule as partner titles
 
 
 def _clean_optional(value: str | None) -> str | None:

@@ -1,7 +1,7 @@
 """HTML sanitizing: the one allowlist every stored post goes through.
 
 Admin content and partner content share the allowlist; partner content gets a few extra
-rules (see ``feedsvc.ingest.clean``) on top of it.
+rules (see ``feedsvc.ingest.stages.clean``) on top of it.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from urllib.parse import urlsplit
 
 import nh3
 
+from feedsvc.urls import LINK_SCHEMES
+
 # Tags a news article needs; everything else (script, style, form, svg, math …) is dropped. Iframes
-# only pass with ``embeds=True``, after ``feedsvc.ingest.clean`` kept those from allowed hosts.
+# only pass with ``embeds=True``, after ``feedsvc.ingest.stages.clean`` kept those from allowed hosts.
 ALLOWED_TAGS: frozenset[str] = frozenset(
     "a abbr audio b bdi bdo blockquote br caption cite code col colgroup dd del div dl dt em figcaption "
     "figure h1 h2 h3 h4 h5 h6 hr i img ins kbd li mark ol p picture pre q s small source span strong "
@@ -56,7 +58,7 @@ EMBED_ATTRIBUTES: dict[str, str] = {
     "allowfullscreen": "",
 }
 # Only these schemes survive; javascript:, data:, vbscript: and the rest are removed with the attribute.
-URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto"})
+URL_SCHEMES: frozenset[str] = LINK_SCHEMES  # one list for admin posts, partner items and their links
 # Their content is dropped together with the tag, not kept as text.
 DROP_WITH_CONTENT: frozenset[str] = frozenset({"script", "style", "template", "noscript", "iframe", "object"})
 # Players partners embed; FEEDSVC_EMBED_HOSTS replaces the list.

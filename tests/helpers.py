@@ -60,8 +60,8 @@ class StatementCounter:
 def fetch_now(api: Api, source_id: int) -> dict[str, Any]:
     """Fetch-now as an operator sees it: the API queues it, one worker pass fetches, the API reports
     the result (with the source's state under "source")."""
-    from feedsvc.ingest import worker
-    from feedsvc.ingest.settings import ingest_settings
+    from feedsvc.ingest.service import worker
+    from feedsvc.ingest.service.settings import ingest_settings
 
     queued = api.post(f"/api/sources/{source_id}/fetch")
     assert queued.status_code == 202, queued.get_json()

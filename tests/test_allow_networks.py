@@ -9,8 +9,8 @@ from flask import Flask
 from pytest_httpserver import HTTPServer
 
 from feedsvc import db
-from feedsvc.ingest.settings import ingest_settings
-from feedsvc.ingest.sources import create_source
+from feedsvc.ingest.service.settings import ingest_settings
+from feedsvc.ingest.service.sources import create_source
 from feedsvc.models import Source
 from feedsvc.site import site
 

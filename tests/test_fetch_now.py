@@ -16,8 +16,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response as WResponse
 
 from feedsvc import db
-from feedsvc.ingest import claims, worker
-from feedsvc.ingest.settings import ingest_settings
+from feedsvc.ingest.service import claims, worker
+from feedsvc.ingest.service.settings import ingest_settings
 from feedsvc.models import Source, utcnow
 from tests.helpers import Api, make_token
 from tests.test_worker import FEEDSVC, env_for, feed

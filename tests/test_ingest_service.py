@@ -119,7 +119,7 @@ def test_same_body_without_validators_is_not_parsed(
     httpserver.expect_request("/rss").respond_with_data(fixture("uz_rss20.xml"), content_type=RSS)
     source = add_source(api, httpserver.url_for("/rss"), language="uz")
     assert fetch(api, source["id"])["new"] == 2
-    from feedsvc.ingest import run
+    from feedsvc.ingest.service import run
 
     def no_parse(*_a: Any, **_k: Any) -> None:
         raise AssertionError("parsed an unchanged body")
@@ -458,7 +458,7 @@ def test_fetch_is_one_transaction(
 ) -> None:
     httpserver.expect_request("/rss").respond_with_data(fixture("ru_rss20_utf8.xml"), content_type=RSS)
     source = add_source(api, httpserver.url_for("/rss"))
-    from feedsvc.ingest import run, store
+    from feedsvc.ingest.service import run, store
 
     real = store.store_items
 

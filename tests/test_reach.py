@@ -17,7 +17,7 @@ from lxml import etree
 
 from feedsvc import db, write
 from feedsvc.demo import load_synthetic
-from feedsvc.ingest.worker import due_posts
+from feedsvc.ingest.service.worker import due_posts
 from feedsvc.models import utcnow
 from feedsvc.site import site as current_site
 from tests import feedcheck

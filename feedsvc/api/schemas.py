@@ -17,6 +17,7 @@ from feedsvc.api.converters import MAX_ID
 from feedsvc.feeds.yandex import GENRES
 from feedsvc.models import utcnow
 from feedsvc.text import MAX_URL, url_problem, xml_safe
+from feedsvc.urls import WEB_SCHEMES
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STRIPPED = "characters that XML forbids (NUL, control characters) are removed"
@@ -33,7 +34,7 @@ class FullMatch(validate.Regexp):
 
 
 SLUG = FullMatch(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="use lowercase letters, digits and single hyphens")
-HTTP_URL = {"schemes": {"http", "https"}}
+HTTP_URL = {"schemes": set(WEB_SCHEMES)}
 ZONE_NAME = FullMatch(r"^[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+)*$", error="not a time zone name")
 
 
@@ -253,6 +254,10 @@ class SourceWrite(StrictSchema):
         validate=[validate.Length(min=1, max=64), ZONE_NAME],
         metadata={"description": "zone for partner dates without one; default UTC"},
     )
+    full_text = fields.Boolean(
+        load_default=False,
+        metadata={"description": "excerpt-only partner: fetch new items' article pages for their full text"},
+    )
 
 
 class SourcePatch(SourceWrite):
@@ -260,6 +265,7 @@ class SourcePatch(SourceWrite):
     language = fields.String(validate=validate.Length(min=2, max=16))
     syndicate = fields.Boolean()
     aggregate = fields.Boolean()
+    full_text = fields.Boolean()
     enabled = fields.Boolean(metadata={"description": "true re-enables a disabled source"})
 
 
@@ -277,7 +283,19 @@ class SourceHealth(Schema):
     etag = fields.String(allow_none=True)
     last_modified = fields.String(allow_none=True)
     feed_hint_s = fields.Integer(allow_none=True)
+    publish_gap_s = fields.Integer(
+        allow_none=True, metadata={"description": "median gap between the partner's recent items"}
+    )
     leased_by = fields.String(allow_none=True)
+
+
+class SourcePush(Schema):
+    hub_url = fields.String(allow_none=True)
+    topic_url = fields.String(allow_none=True)
+    state = fields.String(
+        allow_none=True, metadata={"description": "pending, active, unsubscribing or failed"}
+    )
+    lease_until = fields.DateTime(format="iso", allow_none=True)
 
 
 class SourceOut(Schema):
@@ -291,9 +309,11 @@ class SourceOut(Schema):
     interval_s = fields.Integer()
     syndicate = fields.Boolean()
     aggregate = fields.Boolean()
+    full_text = fields.Boolean()
     enabled = fields.Boolean()
     disabled_reason = fields.String(allow_none=True)
     health = fields.Nested(SourceHealth)
+    push = fields.Nested(SourcePush, metadata={"description": "WebSub: the partner's hub pushing to us"})
     items_stored = fields.Integer()
     created_at = fields.DateTime(format="iso")
 

@@ -24,9 +24,16 @@ from feedsvc.api.schemas import (
     SourceWrite,
 )
 from feedsvc.errors import InvalidInput
-from feedsvc.ingest.opml_io import read_opml, write_opml
-from feedsvc.ingest.settings import ingest_settings
-from feedsvc.ingest.sources import create_source, delete_source, get_source, source_json, update_source
+from feedsvc.ingest.service import push
+from feedsvc.ingest.service.opml_io import read_opml, write_opml
+from feedsvc.ingest.service.settings import ingest_settings
+from feedsvc.ingest.service.sources import (
+    create_source,
+    delete_source,
+    get_source,
+    source_json,
+    update_source,
+)
 from feedsvc.models import Category, Source, utcnow
 from feedsvc.site import site
 
@@ -69,8 +76,11 @@ class SourceDetail(MethodView):
     @blp.response(200, SourceOut)
     def patch(self, data: dict[str, Any], source_id: int) -> dict[str, Any]:
         session = db.session()
-        source = update_source(session, site(), ingest_settings(), get_source(session, source_id), data)
+        settings = ingest_settings()
+        source = update_source(session, site(), settings, get_source(session, source_id), data)
         session.commit()
+        if not source.enabled:
+            push.unsubscribe(session, source, settings)  # a disabled source takes no pushes either
         return source_json(session, source)
 
     @blp.doc(security=SECURITY)
@@ -79,6 +89,9 @@ class SourceDetail(MethodView):
     @blp.response(204)
     def delete(self, args: dict[str, Any], source_id: int) -> None:
         session = db.session()
+        source = get_source(session, source_id)
+        # Asked before the row goes: the hub may verify the unsubscription while we wait for it.
+        push.unsubscribe(session, source, ingest_settings())
         delete_source(session, get_source(session, source_id), purge=args["purge"])
         session.commit()
 

@@ -1,7 +1,10 @@
-"""Partner feed ingestion, database-free stages: fetch → parse → clean.
+"""Partner feed ingestion.
 
-``fetch.fetch`` downloads (SSRF-guarded, size- and time-capped), ``parse.parse_feed`` turns the
-bytes into ``ParsedFeed``/``ParsedItem`` records with sanitized HTML and UTC dates.
+``stages/`` are database-free: fetch (SSRF-guarded, size- and time-capped) → decode → guard →
+one parser per format (``xml`` via feedparser, ``jsonfeed``) → normalise (clean, dates, identity),
+all over the one item model in ``item``; ``reader.parse_feed`` runs them in order. ``service/``
+is what needs the database: sources, claims, scheduling, one run per source, the worker loop, the
+store (which hands every row to ``feedsvc.write``), WebSub subscriptions and full-text fetches.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import time
 
 import httpx
 
-from feedsvc.ingest.netguard import AddressPolicy, GuardedBackend, GuardedTransport
+from feedsvc.ingest.stages.netguard import AddressPolicy, GuardedBackend, GuardedTransport
 
 USER_AGENT = "feedsvc/0.1 (WebSub hub)"
 

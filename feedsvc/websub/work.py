@@ -37,7 +37,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from feedsvc.ingest.netguard import BlockedAddressError
+from feedsvc.ingest.stages.netguard import BlockedAddressError
 from feedsvc.models import WebSubOutbox, WebSubPing, WebSubRateLimit, WebSubSubscription, utcnow
 from feedsvc.public.serving import Answer, FeedRequest, FeedServer
 from feedsvc.site import Site

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pytest_httpserver import HTTPServer
 
-from feedsvc.ingest.fetch import FetchSettings
+from feedsvc.ingest.stages.fetch import FetchSettings
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "partners"
 NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)

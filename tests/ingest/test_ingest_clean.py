@@ -8,8 +8,8 @@ from collections.abc import Callable
 import feedparser
 import pytest
 
-from feedsvc.ingest.clean import clean_partner_html, clean_title, fragment_to_text
-from feedsvc.ingest.parse import parse_feed
+from feedsvc.ingest.reader import parse_feed
+from feedsvc.ingest.stages.clean import clean_partner_html, clean_title, fragment_to_text
 
 BASE = "https://kun-news.example/uz/news/2026/03/05/metro"
 

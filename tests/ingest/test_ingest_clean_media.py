@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from feedsvc import sanitize
-from feedsvc.ingest.clean import clean_partner_html
+from feedsvc.ingest.stages.clean import clean_partner_html
 from feedsvc.sanitize import find_active_content, sanitize_html
 from tests.feedcheck import check_html
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from feedsvc.ingest.dates import clamp_future, parse_date, resolve_date
+from feedsvc.ingest.stages.dates import EARLIEST, LATEST, absurd_date, parse_date, resolve_date, usable_date
 
 TASHKENT = ZoneInfo("Asia/Tashkent")
 NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
@@ -81,19 +81,29 @@ def test_default_zone_follows_daylight_saving() -> None:
     assert parse_date("2026-07-15 12:00", default_tz=london) == utc(2026, 7, 15, 11, 0)
 
 
-def test_future_dates_are_clamped_to_now() -> None:
-    assert clamp_future(NOW + timedelta(minutes=9), NOW) == NOW + timedelta(minutes=9)  # clock skew
-    assert clamp_future(NOW + timedelta(minutes=11), NOW) == NOW
-    assert clamp_future(utc(2033, 3, 5), NOW) == NOW
-    assert clamp_future(None, NOW) is None
+def test_future_and_ancient_dates_are_not_usable() -> None:
+    assert usable_date(NOW + timedelta(minutes=9), NOW)  # clock skew
+    assert not usable_date(NOW + timedelta(minutes=11), NOW)
+    assert absurd_date(utc(2033, 3, 5), NOW) == "in the future"
+    assert absurd_date(utc(1969, 12, 31), NOW) == "before 1970"
+    assert absurd_date(utc(2026, 3, 1), NOW) is None
+    assert not usable_date(None, NOW)
+
+
+def test_dates_beyond_what_utc_can_hold_do_not_raise() -> None:
+    assert parse_date("Fri, 31 Dec 9999 23:59:59 -1200") == LATEST
+    assert parse_date("Mon, 01 Jan 0001 00:00:00 +1400") == EARLIEST
+    assert parse_date("9999-12-31T23:59:59-12:00") == LATEST
+    assert absurd_date(LATEST, NOW) == "in the future" and absurd_date(EARLIEST, NOW) == "before 1970"
 
 
 def test_resolve_date_prefers_the_raw_string_over_feedparser() -> None:
     # What feedparser makes of "... 14:30:00 MSK": 14:30 as if UTC.
     wrong = time.struct_time((2026, 3, 5, 14, 30, 0, 3, 64, 0))
     raw = "Thu, 05 Mar 2026 14:30:00 MSK"
-    assert resolve_date(raw, wrong, default_tz=TASHKENT, now=NOW) == utc(2026, 3, 5, 11, 30)
+    assert resolve_date(raw, wrong, default_tz=TASHKENT) == utc(2026, 3, 5, 11, 30)
     # feedparser's reading is only the fallback for strings we cannot read.
-    assert resolve_date("some odd format", wrong, now=NOW) == utc(2026, 3, 5, 14, 30)
-    assert resolve_date(None, None, now=NOW) is None
-    assert resolve_date("Sat, 05 Mar 2033 14:30:00 +0300", None, now=NOW) == NOW
+    assert resolve_date("some odd format", wrong) == utc(2026, 3, 5, 14, 30)
+    assert resolve_date(None, None) is None
+    # Not clamped here: the store replaces it with the first-seen time, once.
+    assert resolve_date("Sat, 05 Mar 2033 14:30:00 +0300", None) == utc(2033, 3, 5, 11, 30)

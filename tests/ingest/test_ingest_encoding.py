@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from feedsvc.ingest.encoding import (
+from feedsvc.ingest.stages.decode import (
     charset_from_content_type,
     decode,
     detect_cyrillic,
@@ -85,10 +85,10 @@ def test_utf16_without_bom_is_recognised_by_its_zero_bytes() -> None:
     assert decode(text.encode("utf-16-be")).text == text
 
 
-def test_western_text_without_labels_is_windows_1252() -> None:
+def test_western_text_without_labels_is_detected() -> None:
     body = "<rss><title>Café crème in Tashkent’s Broadway</title></rss>".encode("cp1252")
     decoded = decode(body)
-    assert (decoded.encoding, decoded.source) == ("cp1252", "default")
+    assert (decoded.encoding, decoded.source) == ("cp1252", "detected")
     assert "Café crème in Tashkent’s" in decoded.text
     assert detect_cyrillic(body) is None
 

@@ -21,7 +21,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from feedsvc.ingest.fetch import (
+from feedsvc.ingest.stages.fetch import (
     MIB,
     FetchSettings,
     build_user_agent,

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from feedsvc.ingest.parse import FeedHints, Image, ParsedFeed, ParseError, parse_feed
+from feedsvc.ingest.reader import FeedHints, Image, ParsedFeed, ParseError, parse_feed
 
 Load = Callable[[str], bytes]
 JSON = {"Content-Type": "application/feed+json"}

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import httpcore
 import pytest
 
-from feedsvc.ingest.netguard import (
+from feedsvc.ingest.stages.netguard import (
     AddressPolicy,
     BlockedAddressError,
     GuardedBackend,

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from feedsvc.ingest.parse import FeedHints, Image, ParsedFeed, ParseError, parse_feed
+from feedsvc.ingest.reader import FeedHints, Image, ParsedFeed, ParseError, parse_feed
 
 Load = Callable[[str], bytes]
 RSS = {"Content-Type": "application/rss+xml"}
@@ -295,7 +295,7 @@ def test_dates_fixture(load: Load) -> None:
         "d-ru-full": utc(2026, 3, 5, 9, 30),
         "d-ru-short": utc(2026, 3, 4, 19, 0),
         "d-uz": utc(2026, 3, 5, 9, 30),
-        "d-future": now,
+        "d-future": utc(2033, 3, 5, 11, 30),  # as written: the store clamps it, once
         "d-dc": utc(2026, 3, 5, 11, 30),
         "d-none": None,
         "d-garbage": None,
@@ -317,16 +317,15 @@ def test_max_items(load: Load) -> None:
     assert feed.truncated == 1
 
 
-def test_skip_hours_and_days() -> None:
+def test_skip_hours_and_days_are_not_hints() -> None:
     body = (
         b'<rss version="2.0"><channel><title>T</title><ttl>60</ttl>'
         b"<skipHours><hour>0</hour><hour>1</hour><hour>23</hour></skipHours>"
         b"<skipDays><day>Sunday</day><day>saturday</day></skipDays>"
         b"<item><title>x</title><guid>1</guid></item></channel></rss>"
     )
-    assert parse(body).hints == FeedHints(
-        ttl_minutes=60, skip_hours=(0, 1, 23), skip_days=("Saturday", "Sunday")
-    )
+    # Only hints the scheduler reads are kept: an interval may follow ttl, not a calendar.
+    assert parse(body).hints == FeedHints(ttl_minutes=60)
 
 
 # ----------------------------------------------------------------------------- refusals

@@ -10,8 +10,8 @@ import feedparser
 import pytest
 
 from feedsvc.ingest import ParseError
-from feedsvc.ingest.parse import parse_feed
-from feedsvc.ingest.xmlguard import UnsafeXMLError, check
+from feedsvc.ingest.reader import parse_feed
+from feedsvc.ingest.stages.guard import UnsafeXMLError, check
 
 
 def quadratic_blowup(entity_size: int = 100_000, references: int = 2_000) -> str:
