@@ -362,6 +362,7 @@ def _partner_post(app: Flask, aggregate: bool) -> int:
             "updated_at": now,
             "created_at": now,
             "visible": True,
+            "aggregate": aggregate,  # as the store takes it from the source
             "source_id": source.id,
             "image_length": 0,
         }
@@ -403,16 +404,16 @@ def test_purge_hook_names_the_changed_scopes(app_factory: Callable[..., Flask], 
     app = app_factory(PURGE_URL=recorder.url("/purge{path}"), PURGE_METHOD="BAN", WEBSUB_QUIET=0.1)
     api = Api(app.test_client(), make_token(app))
     api.post("/api/categories", {"slug": "events", "names": {"ru": "События"}})
-    drain(app, lambda: len(recorder.requests("BAN")) >= 9, seconds=3)  # the new category's feeds
+    # The new category's feeds: at once after the commit, then again from the outbox.
+    drain(app, lambda: len(recorder.requests("BAN")) >= 18, seconds=3)
     recorder.received.clear()
     started = time.monotonic()
     post(api, "purge me")
     assert time.monotonic() - started < 1.0  # the write never waits for the cache
-    drain(app, lambda: len(recorder.requests("BAN")) >= 9, seconds=3)
+    drain(app, lambda: len(recorder.requests("BAN")) >= 18, seconds=3)
     purges = recorder.requests("BAN")
-    assert sorted(p.path for p in purges) == sorted(
-        f"/purge{p}feed.{f}" for p in ("/", "/ru/", "/ru/events/") for f in ("rss", "atom", "json")
-    )
+    expected = {f"/purge{p}feed.{f}" for p in ("/", "/ru/", "/ru/events/") for f in ("rss", "atom", "json")}
+    assert sorted(p.path for p in purges) == sorted([*expected, *expected])  # immediate, then durable
     keys = {p.path: p.headers["xkey"] for p in purges}
     assert keys["/purge/ru/events/feed.rss"] == "scope:ru/events"
     assert keys["/purge/feed.json"] == "scope:all"
@@ -454,3 +455,87 @@ def test_feed_headers_for_caches_and_hubs(
         hubs=[f"{BASE_URL}/websub", "https://h.example/"],
     )
     assert "Link" not in client.get("/feeds.opml").headers
+
+
+def _deliveries_within_two_seconds(
+    app: Flask, recorder: Recorder, api: Api, cause: Callable[[], float], text: str
+) -> None:
+    """Subscribe through our hub, then ``cause()`` a change (it returns when the change counts as
+    made): a signed delivery showing ``text`` must arrive within 2 s of it."""
+    callback = recorder.url("/callback/due")
+    assert subscribe(api.client, callback, **{"hub.secret": "k"}).status_code == 202
+    stop = threading.Event()
+    thread = work.start_thread(app, stop, interval=0.05)
+    try:
+        assert recorder.wait_for(lambda: sub_row(app, callback).state == "active")
+        started = cause()
+
+        def showing() -> list[Any]:
+            return [r for r in recorder.requests("POST") if text.encode() in r.body]
+
+        deliveries = recorder.wait_for(showing, timeout=2.0 + max(0.0, started - time.monotonic()))
+        assert deliveries, "no delivery within 2 s"
+        assert deliveries[0].at - started < 2.0
+        body = deliveries[0].body
+        expected = hmac.new(b"k", body, hashlib.sha256).hexdigest()
+        assert deliveries[0].headers["X-Hub-Signature"] == f"sha256={expected}"
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def test_a_scheduled_post_is_delivered_when_it_comes_due(
+    hub_app: Flask, hub_api: Api, recorder: Recorder
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    def schedule() -> float:
+        due = datetime.now(UTC) + timedelta(seconds=1.5)
+        created = hub_api.post(
+            "/api/posts",
+            {
+                "title": "Позже",
+                "content": "<p>x</p>",
+                "language": "ru",
+                "categories": ["events"],
+                "published_at": due.isoformat(),
+            },
+        )
+        assert created.status_code == 201 and created.get_json()["status"] == "scheduled"
+        return time.monotonic() + (due - datetime.now(UTC)).total_seconds()
+
+    _deliveries_within_two_seconds(hub_app, recorder, hub_api, schedule, "Позже")
+
+
+def test_scheduling_a_post_notifies_nobody(hub_app: Flask, hub_api: Api) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    body = {"title": "Через час", "content": "<p>x</p>", "language": "ru", "published_at": later}
+    post_id = hub_api.post("/api/posts", body).get_json()["id"]
+    with hub_app.app_context(), db.new_session() as s:
+        assert notifies(s, [post_id]) is False  # its feeds show nothing new until it comes due
+
+
+def test_a_partner_item_for_aggregators_is_delivered(
+    hub_app: Flask, hub_api: Api, recorder: Recorder, httpserver: Any
+) -> None:
+    from tests.helpers import fetch_now
+
+    rss = (
+        "<?xml version='1.0' encoding='UTF-8'?><rss version='2.0'><channel><title>P</title>"
+        "<link>https://p.example/</link><description>d</description><item><guid>p-1</guid>"
+        "<title>Партнёр сообщает</title><link>https://p.example/1</link><description>x</description>"
+        "</item></channel></rss>"
+    )
+    httpserver.expect_request("/p.rss").respond_with_data(rss, content_type="application/rss+xml")
+    source = hub_api.post(
+        "/api/sources",
+        {"url": httpserver.url_for("/p.rss"), "language": "ru", "category": "events", "aggregate": True},
+    ).get_json()
+
+    def ingest() -> float:
+        assert fetch_now(hub_api, source["id"])["new"] == 1
+        return time.monotonic()
+
+    _deliveries_within_two_seconds(hub_app, recorder, hub_api, ingest, "Партнёр сообщает")

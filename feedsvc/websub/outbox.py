@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from feedsvc.models import Post, Source, WebSubOutbox
+from feedsvc.models import Post, WebSubOutbox, utcnow
 from feedsvc.scopes import is_feed_scope
 from feedsvc.write import FeedsChanged
 
@@ -23,19 +23,18 @@ _OUTBOX = WebSubOutbox.__table__
 
 def notifies(session: Session, post_ids: Iterable[int]) -> bool:
     """The one rule for whether a change reaches hubs and subscribers: unless every post it touched
-    is a partner item of a source that does not aggregate. Our own posts (no source) always do; a
-    change without posts (a renamed category) or of posts that are gone (deleted) does too."""
+    says it does not go to aggregators (``posts.aggregate``: on for our own posts by default, for a
+    partner item its source's choice) or is scheduled (it notifies when it comes due). A change
+    without posts (a renamed category, a post coming due) or of posts that are gone (deleted)
+    notifies too."""
     ids = set(post_ids)
     if not ids:
         return True
-    rows = session.execute(
-        select(Post.source_id, Source.aggregate)
-        .outerjoin(Source, Source.id == Post.source_id)
-        .where(Post.id.in_(ids))
-    ).all()
+    rows = session.execute(select(Post.aggregate, Post.published_at).where(Post.id.in_(ids))).all()
     if len(rows) < len(ids):
         return True  # a deleted post: whose it was cannot be told any more
-    return any(source_id is None or aggregate for source_id, aggregate in rows)
+    now = utcnow()
+    return any(aggregate and published_at <= now for aggregate, published_at in rows)
 
 
 def record(session: Session, change: FeedsChanged) -> None:

@@ -37,6 +37,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from feedsvc import write
 from feedsvc.ingest.stages.netguard import BlockedAddressError
 from feedsvc.models import WebSubOutbox, WebSubPing, WebSubRateLimit, WebSubSubscription, utcnow
 from feedsvc.public.serving import Answer, FeedRequest, FeedServer
@@ -115,6 +116,7 @@ class Publisher:
     def work_once(self, batch: int = 500) -> Pass:
         done = Pass()
         now = utcnow()
+        self._come_due(now)
         self._expire(now)
         done.fanned_out = self._fan_out(now)
         self._verify(done, batch)
@@ -123,6 +125,12 @@ class Publisher:
         if time.monotonic() - self._last_cleanup > 60:
             self._cleanup(now)
         return done
+
+    def _come_due(self, now: datetime) -> None:
+        """Scheduled posts whose time came change their feeds here too (besides the first poll
+        after it), so subscribers hear of them within a pass even when nobody polls."""
+        with self.factory() as session:
+            write.run(session, lambda s: write.come_due(s, now))
 
     def _expire(self, now: datetime) -> None:
         with self.factory() as session:
