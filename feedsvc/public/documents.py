@@ -18,11 +18,12 @@ from feedsvc import reach
 from feedsvc.feedquery import archive_items, count_shown
 from feedsvc.feeds import FORMATS, Feed, FeedLink
 from feedsvc.feeds.yandex import YandexItem, YandexWriter
+from feedsvc.public.request import FeedRequest, Problem
 from feedsvc.scopes import Scope, archive_scope, reach_scope
 
 if TYPE_CHECKING:
     from feedsvc.feedstate import State
-    from feedsvc.public.serving import FeedRequest, FeedServer, Problem
+    from feedsvc.public.serving import FeedServer
 
 ARCHIVE_PAGE = 100  # posts per archive page
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -54,8 +55,6 @@ class Document(ABC):
 
 
 def _problem(status: int, message: str) -> Problem:
-    from feedsvc.public.serving import Problem
-
     return Problem(status, "not_found" if status == 404 else "bad_request", message)
 
 

@@ -36,7 +36,8 @@ from feedsvc.feeds import FORMATS, OPML_CONTENT_TYPE, Feed, FeedLink, Item, Opml
 from feedsvc.feeds.base import EntryCache
 from feedsvc.models import Category, utcnow
 from feedsvc.public import documents
-from feedsvc.scopes import MAX_CATEGORY_SLUG, OPML_SCOPE, Scope, valid_segment
+from feedsvc.public.request import FeedRequest, Problem
+from feedsvc.scopes import MAX_CATEGORY_SLUG, Scope, valid_segment
 from feedsvc.site import Site
 from feedsvc.websub.settings import HUB_PATH, surrogate_key
 
@@ -56,41 +57,6 @@ def _path_pattern() -> re.Pattern[str]:
 
 FEED_PATH = _path_pattern()
 _FEED_LIKE = re.compile(r"/(?:[^/]+/(?:[^/]+/)?)?feed\.[^/]*")
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    status: int
-    code: str
-    message: str
-    field: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FeedRequest:
-    """One parsed request for a feed (or the OPML list, ``fmt == "opml"``)."""
-
-    scope: Scope
-    fmt: str
-    limit: int
-    gzip: bool
-    head: bool
-    environ: Mapping[str, Any]
-    # A registered document (sitemap, Yandex, archive page): its version scope and which page.
-    doc: documents.Document | None = None
-    key: str | None = None
-    part: str = ""
-
-    @property
-    def state_key(self) -> str:
-        if self.key is not None:
-            return self.key
-        return OPML_SCOPE if self.fmt == "opml" else self.scope.key
-
-    @property
-    def variant(self) -> str:
-        base = f"{self.state_key}:{self.fmt}:{self.limit}"
-        return f"{base}:{self.part}" if self.part else base
 
 
 @dataclass(slots=True)

@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from feedsvc import db
 from feedsvc.api import error_response
 from feedsvc.models import Category, WebSubRateLimit, WebSubSubscription, utcnow
-from feedsvc.public.serving import FeedRequest, FeedServer, Problem
+from feedsvc.public.request import FeedRequest, Problem
+from feedsvc.public.serving import FeedServer
 from feedsvc.websub.settings import HUB_PATH, WebSubSettings
 
 bp = Blueprint("websub_hub", __name__)

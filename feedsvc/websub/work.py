@@ -40,7 +40,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from feedsvc import write
 from feedsvc.ingest.stages.netguard import BlockedAddressError
 from feedsvc.models import WebSubOutbox, WebSubPing, WebSubRateLimit, WebSubSubscription, utcnow
-from feedsvc.public.serving import Answer, FeedRequest, FeedServer
+from feedsvc.public.request import FeedRequest
+from feedsvc.public.serving import Answer, FeedServer
 from feedsvc.site import Site
 from feedsvc.websub import http
 from feedsvc.websub.purge import purge
