@@ -142,7 +142,9 @@ def test_two_workers_share_sources_exactly_once(
     workers = [
         subprocess.Popen(
             [FEEDSVC, "worker", "--idle-sleep", "0.1", "--batch", "2"],
-            env=env_for(backend),
+            # Every partner here is on one host; at the default of one fetch per host at a time the
+            # first worker to claim would keep the others waiting.
+            env={**env_for(backend), "FEEDSVC_FETCH_PER_HOST": "2"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
