@@ -264,6 +264,7 @@ def _ids(fmt: str, data: bytes) -> list[str]:
     return [e.text for e in etree.fromstring(data).iter(f"{ATOM}id") if e.getparent().tag == f"{ATOM}entry"]
 
 
+@pytest.mark.slow  # 10,000 posts: about 15 s
 def test_walking_the_archive_over_10000_posts_while_posts_are_written(
     app: Flask, client: FlaskClient, api: Api
 ) -> None:

@@ -97,6 +97,7 @@ def sub_row(app: Flask, callback: str) -> WebSubSubscription:
 # -- the done-when scenario ------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # waits on real time: quiet periods, leases, due times
 def test_subscriber_gets_a_signed_delivery_within_two_seconds_of_a_post(
     app_factory: Callable[..., Flask], recorder: Recorder
 ) -> None:
@@ -147,6 +148,7 @@ def test_subscriber_gets_a_signed_delivery_within_two_seconds_of_a_post(
     assert entry["last_delivery_at"] and entry["expires_at"] and not entry["delivery_pending"]
 
 
+@pytest.mark.slow  # waits on real time: quiet periods, leases, due times
 def test_nothing_after_unsubscribing(hub_app: Flask, hub_api: Api, recorder: Recorder) -> None:
     callback = recorder.url("/cb")
     assert subscribe(hub_api.client, callback).status_code == 202
@@ -164,6 +166,7 @@ def test_nothing_after_unsubscribing(hub_app: Flask, hub_api: Api, recorder: Rec
     assert recorder.requests("POST") == []
 
 
+@pytest.mark.slow  # waits on real time: quiet periods, leases, due times
 def test_nothing_after_the_lease_expired(app_factory: Callable[..., Flask], recorder: Recorder) -> None:
     app = app_factory(**LOCAL, WEBSUB_QUIET=0.1, WEBSUB_LEASE_MIN=1, WEBSUB_LEASE_DEFAULT=1)
     api = Api(app.test_client(), make_token(app))
@@ -280,6 +283,7 @@ def test_hub_can_be_switched_off(app_factory: Callable[..., Flask]) -> None:
 # -- external hubs ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # waits on real time: quiet periods, leases, due times
 def test_external_hub_gets_one_ping_per_feed_per_burst_and_after_an_outage(
     app_factory: Callable[..., Flask], recorder: Recorder
 ) -> None:
@@ -484,6 +488,7 @@ def _deliveries_within_two_seconds(
         thread.join(10)
 
 
+@pytest.mark.slow  # waits on real time: quiet periods, leases, due times
 def test_a_scheduled_post_is_delivered_when_it_comes_due(
     hub_app: Flask, hub_api: Api, recorder: Recorder
 ) -> None:
@@ -517,6 +522,7 @@ def test_scheduling_a_post_notifies_nobody(hub_app: Flask, hub_api: Api) -> None
         assert notifies(s, [post_id]) is False  # its feeds show nothing new until it comes due
 
 
+@pytest.mark.slow  # waits on real time: quiet periods, leases, due times
 def test_a_partner_item_for_aggregators_is_delivered(
     hub_app: Flask, hub_api: Api, recorder: Recorder, httpserver: Any
 ) -> None:
