@@ -545,3 +545,15 @@ def test_a_partner_item_for_aggregators_is_delivered(
         return time.monotonic()
 
     _deliveries_within_two_seconds(hub_app, recorder, hub_api, ingest, "Партнёр сообщает")
+
+
+def test_a_bulk_load_of_many_posts_is_one_change(app: Flask) -> None:
+    """The demo loader's bulk insert of tens of thousands of posts commits as one change, whatever
+    the database's limit on statement parameters."""
+    from feedsvc.demo import load_synthetic
+    from feedsvc.site import site
+
+    with app.app_context(), db.new_session() as s:
+        assert load_synthetic(s, site(), 40_000) == 40_000
+        s.commit()
+        assert notifies(s, list(range(1, 40_001))) is True

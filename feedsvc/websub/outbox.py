@@ -27,14 +27,23 @@ def notifies(session: Session, post_ids: Iterable[int]) -> bool:
     partner item its source's choice) or is scheduled (it notifies when it comes due). A change
     without posts (a renamed category, a post coming due) or of posts that are gone (deleted)
     notifies too."""
-    ids = set(post_ids)
+    ids = sorted(set(post_ids))
     if not ids:
         return True
-    rows = session.execute(select(Post.aggregate, Post.published_at).where(Post.id.in_(ids))).all()
-    if len(rows) < len(ids):
-        return True  # a deleted post: whose it was cannot be told any more
     now = utcnow()
-    return any(aggregate and published_at <= now for aggregate, published_at in rows)
+    # In chunks, stopping at the first post that notifies: a bulk load touches a million posts, and a
+    # statement takes a bounded number of parameters (SQLite 32,766, PostgreSQL 65,535).
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        rows = session.execute(select(Post.aggregate, Post.published_at).where(Post.id.in_(chunk))).all()
+        if len(rows) < len(chunk):
+            return True  # a deleted post: whose it was cannot be told any more
+        if any(aggregate and published_at <= now for aggregate, published_at in rows):
+            return True
+    return False
+
+
+_CHUNK = 1000
 
 
 def record(session: Session, change: FeedsChanged) -> None:
