@@ -6,6 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import Connection, Row, Select, and_, bindparam, func, or_, select
+from sqlalchemy.orm import Session
 
 from feedsvc.feeds.model import (
     Alternate,
@@ -20,7 +21,7 @@ from feedsvc.feeds.model import (
 )
 from feedsvc.models import Category as CategoryRow
 from feedsvc.models import Post, PostCategory, PostEnclosure, Source, utcnow
-from feedsvc.scopes import Scope
+from feedsvc.scopes import Scope, scope_of
 from feedsvc.site import Site
 
 _P = Post.__table__.c
@@ -237,6 +238,17 @@ def count_shown(conn: Connection, scope: Scope, category_id: int | None, now: da
     return conn.execute(
         select(func.count()).select_from(stmt.where(published <= now).subquery())
     ).scalar_one()
+
+
+def count_scope(session: Session, key: str, now: datetime) -> int | None:
+    """``count_shown`` of a scope by its key ("*", "ru", "ru/events"); None for a category that is gone."""
+    scope = scope_of(key)
+    category_id = None
+    if scope.category is not None:
+        category_id = session.scalar(select(_C.id).where(_C.slug == scope.category))
+        if category_id is None:
+            return None
+    return count_shown(session.connection(), scope, category_id, now)
 
 
 def post_key(conn: Connection, post_id: int) -> tuple[datetime, int] | None:

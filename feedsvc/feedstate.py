@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, delete, select
+from sqlalchemy import Connection, Engine, case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -76,6 +76,17 @@ def bump(
         set_={"token": stmt.excluded.token, "modified_at": stmt.excluded.modified_at, "next_due_at": earlier},
     )
     session.execute(stmt, rows)
+
+
+def count_shown(session: Session, scopes: Iterable[str], now: datetime) -> None:
+    """Store how many posts each feed scope shows as of ``now`` (in the bumping transaction, so the
+    count belongs to the version)."""
+    from feedsvc.feedquery import count_scope  # the feed queries live there
+
+    for key in sorted(set(scopes)):
+        session.execute(
+            update(_table).where(_table.c.scope == key).values(shown=count_scope(session, key, now))
+        )
 
 
 def forget(session: Session, scopes: Iterable[str]) -> None:

@@ -153,6 +153,9 @@ class FeedState(Base):
     scope: Mapped[str] = mapped_column(String(200), primary_key=True)
     token: Mapped[str] = mapped_column(String(32))
     modified_at: Mapped[datetime]
+    # Posts the scope's feed shows in all (published, visible), counted when the version is bumped:
+    # the archive links need it on every render, and counting there grew with the archive.
+    shown: Mapped[int | None] = mapped_column(Integer)
     # The earliest time the scope's content changes without a write (a scheduled post comes due, a
     # post leaves a time window); pollers and the worker bump the scope once it has passed.
     next_due_at: Mapped[datetime | None] = mapped_column(index=True)

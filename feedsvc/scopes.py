@@ -76,3 +76,10 @@ def valid_segment(value: str | None, max_length: int = MAX_SEGMENT) -> bool:
     """Whether ``value`` can name a language, category or post: checked before any query, since
     PostgreSQL refuses NUL in a parameter and no stored slug has junk in it."""
     return value is not None and len(value) <= max_length and _SEGMENT.fullmatch(value) is not None
+
+
+def scope_of(key: str) -> Scope:
+    if key == "*":
+        return Scope()
+    language, _, category = key.partition("/")
+    return Scope(language, category or None)

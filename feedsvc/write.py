@@ -185,6 +185,7 @@ def install(factory: sessionmaker[Session], events: Events) -> None:
             gone = pending.forgotten | {archive_scope(s) for s in pending.forgotten}
             feedstate.forget(session, sorted(gone))
         feedstate.bump(session, keep, now, due)
+        feedstate.count_shown(session, [s for s in keep if is_feed_scope(s)], now)
         change = FeedsChanged(frozenset(keep), frozenset(pending.post_ids), now)
         for listener in events.in_transaction:
             listener(session, change)

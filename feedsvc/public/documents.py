@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from sqlalchemy import select
+
 from feedsvc import reach
 from feedsvc.feedquery import archive_items, count_shown
 from feedsvc.feeds import FORMATS, Feed, FeedLink
 from feedsvc.feeds.yandex import YandexItem, YandexWriter
+from feedsvc.models import FeedState
 from feedsvc.public.request import FeedRequest, Problem
 from feedsvc.scopes import Scope, archive_scope, reach_scope
 
@@ -245,7 +248,10 @@ def current_links(
     conn: Any, server: FeedServer, scope: Scope, category_id: int | None, fmt: str, shown: int
 ) -> tuple[FeedLink, ...]:
     """The current feed's link to its newest archive page (none while it shows every post)."""
-    total = count_shown(conn, scope, category_id, server.clock())
+    # Counted when the version was bumped (see feedstate.count_shown); older rows count here.
+    total = conn.execute(select(FeedState.shown).where(FeedState.scope == scope.key)).scalar()
+    if total is None:
+        total = count_shown(conn, scope, category_id, server.clock())
     older = total - shown  # posts older than the feed's window
     if older <= 0:
         return ()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from feedsvc.feeds import FORMATS
-from feedsvc.scopes import Scope
+from feedsvc.scopes import scope_of
 from feedsvc.site import Site
 
 HUB_PATH = "/websub"
@@ -63,13 +63,6 @@ def from_config(config: Mapping[str, Any], site: Site) -> WebSubSettings:
         allow_private=bool(config["ALLOW_PRIVATE_SOURCES"]),
         allow_networks=tuple(config["FETCH_ALLOW_NETWORKS"]),
     )
-
-
-def scope_of(key: str) -> Scope:
-    if key == "*":
-        return Scope()
-    language, _, category = key.partition("/")
-    return Scope(language, category or None)
 
 
 def feed_urls(site: Site, key: str) -> list[tuple[str, str]]:
