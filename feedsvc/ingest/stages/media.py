@@ -16,11 +16,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from lxml import etree
 
 from feedsvc.ingest.item import Credit, Enclosure, Media, Thumbnail
+from feedsvc.ingest.stages.normalise import absolute_http_url
 from feedsvc.text import clean_title
 
 MEDIA_NS = "http://search.yahoo.com/mrss/"
@@ -57,17 +58,9 @@ def _int(value: object) -> int | None:
 
 
 def _url(value: object, base: str | None) -> str | None:
-    text = _str(value)
-    if text is None:
-        return None
-    try:
-        joined = urljoin(base, text) if base else text
-        parts = urlsplit(joined)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or any(c in joined for c in " \n\t"):
-        return None
-    return joined
+    joined = absolute_http_url(value, base)
+    # A media URL with white space in it is a broken attribute, not a file to link to.
+    return None if joined is None or any(c in joined for c in " \n\t") else joined
 
 
 def _medium(declared: str | None, mime: str | None) -> str:
