@@ -462,7 +462,7 @@ class PrivateServer:
 
     @property
     def running(self) -> bool:
-        raise NotImplementedError
+        return self.proc is not None and self.proc.poll() is None
 
     def start(self, timeout: float = 30.0) -> None:
         raise NotImplementedError
@@ -577,10 +577,6 @@ class PrivatePostgres(PrivateServer):
     @property
     def url(self) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{self.database}"
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the postmaster (the same port as before, if it ran already) and wait until it answers."""
@@ -725,10 +721,6 @@ class PrivateRedis(PrivateServer):
     @property
     def url(self) -> str:
         return self.url_for(0)
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def start(self, timeout: float = 15.0) -> None:
         if self.running:
