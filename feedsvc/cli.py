@@ -332,7 +332,9 @@ def websub_worker(interval: float) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (init_db, tokens, demo, sources, ingest, worker, websub_worker):
+    from feedsvc.status import status_command
+
+    for command in (init_db, tokens, demo, sources, ingest, worker, websub_worker, status_command):
         app.cli.add_command(command)
 
 
