@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 from feedsvc import db, envfile
-from feedsvc.config import ConfigError
+from feedsvc.config import ConfigError, env_value
 
 # Where deploy/ puts the units' environment; a command run without it would quietly use a SQLite file.
 SYSTEM_ENV_FILE = Path("/etc/feedsvc/feedsvc.env")
@@ -28,9 +29,9 @@ def _create_app() -> Flask:
         raise click.ClickException(str(exc)) from None
 
 
-def no_env_file_warning(environ: dict[str, str] | os._Environ[str], system_file: Path) -> str | None:
+def no_env_file_warning(environ: Mapping[str, str], system_file: Path) -> str | None:
     """The warning for a command run on a server without its env file, else None."""
-    if environ.get("FEEDSVC_DATABASE_URL") or not system_file.exists():
+    if env_value("DATABASE_URL", environ) or not system_file.exists():
         return None
     return (
         f"warning: no FEEDSVC_DATABASE_URL and no env file, although {system_file} exists: this "
