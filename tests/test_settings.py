@@ -304,13 +304,16 @@ def test_every_feedsvc_command_refuses_an_unknown_name(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_gunicorn_refuses_to_start_with_an_unknown_name(tmp_path: Path) -> None:
-    from tests.procs import free_port
+    import socket
 
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     gunicorn = Path(sys.executable).with_name("gunicorn")
     env = _env(
         FEEDSVC_DATABASE_URL=f"sqlite:///{tmp_path / 'x.sqlite3'}",
         FEEDSVC_PURGE_METOD="REFRESH",
-        GUNICORN_BIND=f"127.0.0.1:{free_port()}",
+        GUNICORN_BIND=f"127.0.0.1:{port}",
         WEB_CONCURRENCY="1",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
     )
