@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup, with_appcontext
+from flask.cli import AppGroup, FlaskGroup, ScriptInfo, with_appcontext
 
 from feedsvc import db, envfile
 from feedsvc.config import ConfigError, env_value
@@ -76,6 +76,15 @@ class FeedsvcGroup(FlaskGroup):
             "/etc/feedsvc/feedsvc.env); variables set already win.",
         )
         self.params = [option if p.name == "env_file" else p for p in self.params]
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        # Flask prints a traceback when the app fails to load for --help; a bad setting is a message.
+        try:
+            ctx.ensure_object(ScriptInfo).load_app()
+        except click.ClickException as exc:
+            click.secho(f"Error: {exc.format_message()}\n", err=True, fg="red")
+            return click.Group.list_commands(self, ctx)
+        return super().list_commands(ctx)
 
 
 cli = FeedsvcGroup(create_app=_create_app, help="feedsvc: feeds for a multilingual news portal.")

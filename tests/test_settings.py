@@ -300,6 +300,11 @@ def test_every_feedsvc_command_refuses_an_unknown_name(tmp_path: Path) -> None:
         assert f"Error: {expected}" in done.stderr, args
         assert "Traceback" not in done.stderr
     assert not (tmp_path / "x.sqlite3").exists()  # nothing ran
+    helped = subprocess.run(
+        [exe, "--help"], env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert f"Error: {expected}" in helped.stderr and "Traceback" not in helped.stderr
+    assert "--env-file FILE" in helped.stdout
 
 
 @pytest.mark.slow
