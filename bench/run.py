@@ -42,6 +42,8 @@ from loadgen import LoadGenerator, LoadResult, combine, wrk_version
 from procs import (
     Interference,
     MemoryWatch,
+    PrivatePostgres,
+    PrivateRedis,
     Server,
     free_port,
     kill_group,
@@ -104,8 +106,8 @@ class Settings:
     ingest_sources: int
     ingest_items: int
     ingest: bool
-    pg_url: str
-    redis_url: str
+    pg_url: str | None  # None: a private cluster
+    redis_url: str | None  # None: a private redis-server
     base_url: str
     force_python_load: bool
     profile_ingest: bool
@@ -145,8 +147,18 @@ def parse_args(argv: list[str] | None) -> Settings:
         help="skip the other figures: faults (reliability.py), partner corpus, hub delivery latency",
     )
     p.add_argument("--profile-ingest", action="store_true", help="pyinstrument profile of the ingest pass")
-    p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres", help="maintenance db")
-    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/3", help="a dedicated db, flushed")
+    p.add_argument(
+        "--pg-url",
+        default=None,
+        help="maintenance db of a PostgreSQL server where the run may create and drop a database "
+        f"{BENCH_DB_PREFIX}<pid> (default: a private throw-away cluster)",
+    )
+    p.add_argument(
+        "--redis-url",
+        default=None,
+        help="a Redis database the run FLUSHES, e.g. redis://127.0.0.1:6379/3 "
+        "(default: a private redis-server)",
+    )
     p.add_argument("--base-url", default="https://news.example.uz")
     p.add_argument("--python-load", action="store_true", help="use the Python load generator, not wrk")
     p.add_argument(
@@ -319,6 +331,29 @@ class SqliteBackend(Backend):
         import sqlite3
 
         return {"sqlite": sqlite3.sqlite_version}
+
+
+def postgres_backend(s: Settings, private: contextlib.ExitStack) -> PostgresBackend:
+    """The servers named on the command line, else private throw-away ones: a run never creates a
+    database or flushes a Redis database on a server nobody named."""
+    pg_url = s.pg_url
+    if pg_url is None:
+        pg = private.enter_context(PrivatePostgres())
+        pg_url = f"postgresql://postgres@127.0.0.1:{pg.port}/postgres"
+        say(f"PostgreSQL: a private throw-away cluster on 127.0.0.1:{pg.port} (--pg-url names another)")
+    else:
+        say(f"PostgreSQL: {pg_url} as named; the run creates and drops database {BENCH_DB} there")
+    redis_url = s.redis_url
+    if redis_url is None:
+        redis_server = private.enter_context(PrivateRedis())
+        redis_url = redis_server.url
+        say(
+            f"Redis: a private throw-away redis-server on 127.0.0.1:{redis_server.port} "
+            "(--redis-url names another)"
+        )
+    else:
+        say(f"Redis: {redis_url} as named; the run FLUSHES that database")
+    return PostgresBackend(pg_url, redis_url)
 
 
 class PostgresBackend(Backend):
@@ -1539,12 +1574,16 @@ def measure(settings: Settings) -> int:
                 flush=True,
             )
         backends: list[Backend] = []
+        private = contextlib.ExitStack()
         for name in settings.backends:
-            backend: Backend = (
-                SqliteBackend(workdir)
-                if name == "sqlite"
-                else PostgresBackend(settings.pg_url, settings.redis_url)
-            )
+            try:
+                backend: Backend = (
+                    SqliteBackend(workdir) if name == "sqlite" else postgres_backend(settings, private)
+                )
+            except RuntimeError as exc:  # no server binaries for a private one
+                say(f"skipping PostgreSQL + Redis: {exc}; name servers with --pg-url and --redis-url")
+                bench.skipped[name] = str(exc)
+                continue
             why = backend.available()
             if why:
                 say(f"skipping {backend.label}: {why}")
@@ -1569,10 +1608,12 @@ def measure(settings: Settings) -> int:
                             bench.fail(f"{backend.name} N={fmt_n(n)}", exc)
                 finally:
                     backend.drop()
+            private.close()
             bench.other_figures()
         except KeyboardInterrupt:
             say("interrupted; reporting what was measured")
         finally:
+            private.close()
             targets = evaluate(bench)
             info["code_at_end"] = code_end = code_state()
             if code_end["feedsvc_sha256"] != info["code"]["feedsvc_sha256"]:
@@ -1622,6 +1663,14 @@ def measure(settings: Settings) -> int:
                 + (f"; {len(bench.errors)} error(s)" if bench.errors else ""),
                 flush=True,
             )
+            if settings.quick and missed and not bench.errors:
+                print(
+                    "quick run: 1-s load runs at small N are a check that every phase works, too short "
+                    "to judge targets; exit 0 (`make bench` judges them)",
+                    flush=True,
+                )
+    if settings.quick:
+        return 1 if bench.errors else 0
     return 0 if not missed and not bench.errors else 1
 
 

@@ -1,7 +1,8 @@
 """WebSub benchmark against the real service: gunicorn (wsgi:app) plus ``feedsvc websub-worker``.
 
     python bench/websub.py                 # 100 posts, 1,000 subscribers, SQLite in a temp dir
-    python bench/websub.py --posts 20 --subscribers 200 --quiet 1.0
+    python bench/websub.py --quick         # 20 posts, 200 subscribers, 1 round
+    python bench/websub.py --posts 50 --subscribers 500 --quiet 1.0
 
 Two figures:
 
@@ -129,14 +130,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--posts", type=int, default=100)
-    parser.add_argument("--subscribers", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3, help="fan-out rounds (one post each)")
+    parser.add_argument("--quick", action="store_true", help="20 posts, 200 subscribers, 1 round")
+    parser.add_argument("--posts", type=int, default=None, help="default 100, quick 20")
+    parser.add_argument("--subscribers", type=int, default=None, help="default 1000, quick 200")
+    parser.add_argument("--rounds", type=int, default=None, help="fan-out rounds, one post each (3; quick 1)")
     parser.add_argument(
         "--quiet", type=float, default=None, help="FEEDSVC_WEBSUB_QUIET (default: the service's)"
     )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     args = parser.parse_args()
+    args.posts = args.posts or (20 if args.quick else 100)
+    args.subscribers = args.subscribers or (200 if args.quick else 1000)
+    args.rounds = args.rounds or (1 if args.quick else 3)
 
     tmp = Path(tempfile.mkdtemp(prefix="feedsvc-websub-bench-"))
     env = {
@@ -144,7 +149,7 @@ def main() -> None:
         "FEEDSVC_DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
         "FEEDSVC_CACHE_URL": "simple",
         "FEEDSVC_BASE_URL": BASE_URL,
-        "FEEDSVC_ALLOW_NETWORKS": "127.0.0.0/8",  # the subscriber is local
+        "FEEDSVC_FETCH_ALLOW_NETWORKS": "127.0.0.0/8",  # the subscriber is local
         "FEEDSVC_WEBSUB_RATE_LIMIT": str(10 * args.subscribers),
     }
     if args.quiet is not None:

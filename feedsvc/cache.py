@@ -19,6 +19,7 @@ from flask import Flask, current_app
 from flask_caching import Cache
 
 from feedsvc.breaker import Breaker
+from feedsvc.config import ConfigError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,7 +48,7 @@ def cache_config(url: str, instance_path: str, timeout: float = 0.05) -> dict[st
     if url.startswith("filesystem:"):
         path = url.removeprefix("filesystem:").removeprefix("//") or f"{instance_path}/cache"
         return {"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": path, "CACHE_THRESHOLD": 5000}
-    raise ValueError(
+    raise ConfigError(
         f"FEEDSVC_CACHE_URL: unsupported cache {url!r} (use simple, filesystem:, redis:// or null)"
     )
 

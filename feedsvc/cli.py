@@ -2,23 +2,92 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup, with_appcontext
+from flask.cli import AppGroup, FlaskGroup, ScriptInfo, with_appcontext
 
-from feedsvc import db
+from feedsvc import db, envfile
+from feedsvc.config import ConfigError, env_value
+
+# Where deploy/ puts the units' environment; a command run without it would quietly use a SQLite file.
+SYSTEM_ENV_FILE = Path("/etc/feedsvc/feedsvc.env")
 
 
 def _create_app() -> Flask:
     from feedsvc import create_app
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigError as exc:  # a clear message and exit 1, not a traceback
+        raise click.ClickException(str(exc)) from None
 
 
-cli = FlaskGroup(create_app=_create_app, help="feedsvc: feeds for a multilingual news portal.")
+def no_env_file_warning(environ: Mapping[str, str], system_file: Path) -> str | None:
+    """The warning for a command run on a server without its env file, else None."""
+    if env_value("DATABASE_URL", environ) or not system_file.exists():
+        return None
+    return (
+        f"warning: no FEEDSVC_DATABASE_URL and no env file, although {system_file} exists: this "
+        f"command uses the SQLite file under instance/, not the service's database; pass "
+        f"--env-file {system_file} (or set FEEDSVC_ENV_FILE)"
+    )
+
+
+def _load_env_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value:
+        try:
+            loaded = envfile.load(value)
+        except envfile.EnvFileError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+        metrics_dir = loaded.get("PROMETHEUS_MULTIPROC_DIR")
+        if metrics_dir and not os.path.isdir(metrics_dir):
+            # The units create it while they run; a command run meanwhile keeps its metrics to itself.
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    else:
+        warning = no_env_file_warning(os.environ, SYSTEM_ENV_FILE)
+        if warning:
+            click.echo(warning, err=True)
+    return value
+
+
+class FeedsvcGroup(FlaskGroup):
+    """Flask's group with our env file option in place of Flask's ``-e`` (python-dotenv's format,
+    which differs from the units' ``EnvironmentFile``: one format for both, and no .env picked up
+    from the working directory)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(load_dotenv=False, **kwargs)
+        option = click.Option(
+            ["-e", "--env-file"],
+            envvar="FEEDSVC_ENV_FILE",
+            show_envvar=True,
+            type=click.Path(dir_okay=False),
+            is_eager=True,
+            expose_value=False,
+            callback=_load_env_file,
+            help="Read settings from FILE, in the format of systemd's EnvironmentFile (the units' "
+            "/etc/feedsvc/feedsvc.env); variables set already win.",
+        )
+        self.params = [option if p.name == "env_file" else p for p in self.params]
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        # Flask prints a traceback when the app fails to load for --help; a bad setting is a message.
+        try:
+            ctx.ensure_object(ScriptInfo).load_app()
+        except click.ClickException as exc:
+            click.secho(f"Error: {exc.format_message()}\n", err=True, fg="red")
+            return click.Group.list_commands(self, ctx)
+        return super().list_commands(ctx)
+
+
+cli = FeedsvcGroup(create_app=_create_app, help="feedsvc: feeds for a multilingual news portal.")
 
 
 @click.command("init-db")
@@ -273,7 +342,9 @@ def websub_worker(interval: float) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (init_db, tokens, demo, sources, ingest, worker, websub_worker):
+    from feedsvc.status import status_command
+
+    for command in (init_db, tokens, demo, sources, ingest, worker, websub_worker, status_command):
         app.cli.add_command(command)
 
 

@@ -17,6 +17,8 @@ from typing import Any
 from flask import Flask
 from flask.logging import default_handler
 
+from feedsvc.config import ConfigError
+
 FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
 OTHERS_LEVEL = logging.WARNING  # other libraries' INFO (SQLAlchemy, httpx…) is noise in the service log
@@ -64,7 +66,7 @@ def configure_logging(app_or_config: Flask | Mapping[str, Any]) -> None:
     level = str(config.get("LOG_LEVEL") or "INFO").upper()
     fmt = str(config.get("LOG_FORMAT") or "text").lower()
     if fmt not in FORMATS:
-        raise ValueError(f"FEEDSVC_LOG_FORMAT must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        raise ConfigError(f"FEEDSVC_LOG_FORMAT must be one of {', '.join(FORMATS)}, not {fmt!r}")
     ours = logging.getLogger("feedsvc")  # also the Flask app's logger (the app is named feedsvc)
     ours.setLevel(level)
     # Flask adds its own stderr handler to app.logger unless one is there: ours is, on the root.

@@ -356,3 +356,16 @@ class WebSubRateLimit(Base):
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     window_start: Mapped[datetime]
     hits: Mapped[int] = mapped_column(Integer)
+
+
+class WorkerHeartbeat(Base):
+    """The last sign of life of each worker process (``feedsvc worker``, its WebSub thread,
+    ``feedsvc websub-worker``), written at most every few seconds; ``feedsvc status`` reads it."""
+
+    __tablename__ = "worker_heartbeats"
+
+    name: Mapped[str] = mapped_column(String(150), primary_key=True)  # kind and worker@host:pid
+    kind: Mapped[str] = mapped_column(String(16))  # ingest | websub
+    started_at: Mapped[datetime]
+    beat_at: Mapped[datetime] = mapped_column(index=True)
+    passes: Mapped[int] = mapped_column(Integer, default=0)

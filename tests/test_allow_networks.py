@@ -9,6 +9,7 @@ from flask import Flask
 from pytest_httpserver import HTTPServer
 
 from feedsvc import db
+from feedsvc.config import ConfigError
 from feedsvc.ingest.service.settings import ingest_settings
 from feedsvc.ingest.service.sources import create_source
 from feedsvc.models import Source
@@ -58,9 +59,10 @@ def test_env_variable_lets_the_network_through(
         assert not httpserver.log
 
 
-def test_the_undocumented_name_is_not_read(
+def test_the_old_undocumented_name_refuses_to_start_naming_the_right_one(
     app_factory: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FEEDSVC_ALLOW_NETWORKS", "127.0.0.0/8")
     monkeypatch.delenv("FEEDSVC_FETCH_ALLOW_NETWORKS", raising=False)
-    assert app_factory().config["FETCH_ALLOW_NETWORKS"] == ()
+    with pytest.raises(ConfigError, match=r"FEEDSVC_ALLOW_NETWORKS.*mean FEEDSVC_FETCH_ALLOW_NETWORKS"):
+        app_factory()

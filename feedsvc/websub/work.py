@@ -37,7 +37,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from feedsvc import write
+from feedsvc import heartbeat, write
 from feedsvc.ingest.stages.netguard import BlockedAddressError
 from feedsvc.models import WebSubOutbox, WebSubPing, WebSubRateLimit, WebSubSubscription, utcnow
 from feedsvc.public.request import FeedRequest
@@ -480,6 +480,7 @@ def run(app: Flask, stop: threading.Event, interval: float = 0.2) -> None:
     publisher = Publisher(app)
     try:
         while not stop.is_set():
+            heartbeat.beat(app, "websub")
             try:
                 busy = publisher.work_once()
             except Exception:  # the database may be down: try again shortly, never die

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from datetime import datetime
 from types import FrameType
 
-from feedsvc import db, write
+from flask import current_app
+
+from feedsvc import db, heartbeat, write
 from feedsvc.ingest.service import claims, push
 from feedsvc.ingest.service.run import IngestResult, ingest_source
 from feedsvc.ingest.service.settings import IngestSettings
@@ -84,6 +86,7 @@ def run(
     renewed_at = 0.0
     while not stop.event.is_set() and (max_passes is None or passes < max_passes):
         passes += 1
+        heartbeat.beat(current_app._get_current_object(), "ingest", owner)  # type: ignore[attr-defined]
         due_posts()
         if time.monotonic() - renewed_at >= RENEW_EVERY:
             renewed_at = time.monotonic()

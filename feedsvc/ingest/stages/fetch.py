@@ -78,11 +78,16 @@ class FetchSettings:
     def from_config(
         cls, base_url: str, environ: Mapping[str, str] | None = None, **overrides: object
     ) -> FetchSettings:
-        """App settings: UA naming the service URL; guard off only if FEEDSVC_ALLOW_PRIVATE_SOURCES=1."""
+        """Settings outside an app: UA naming the service URL; the guard's exceptions come from the
+        environment through the settings registry (FEEDSVC_ALLOW_PRIVATE_SOURCES,
+        FEEDSVC_FETCH_ALLOW_NETWORKS)."""
+        from feedsvc.config import env_value
+
         env = os.environ if environ is None else environ
         values: dict[str, object] = {
             "user_agent": build_user_agent(base_url),
-            "allow_private": env.get("FEEDSVC_ALLOW_PRIVATE_SOURCES", "").strip() == "1",
+            "allow_private": env_value("ALLOW_PRIVATE_SOURCES", env),
+            "allow_networks": env_value("FETCH_ALLOW_NETWORKS", env),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
