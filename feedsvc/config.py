@@ -70,6 +70,8 @@ _ENV: dict[str, tuple[str, Any]] = {
     "WEBSUB_CONCURRENCY": ("WEBSUB_CONCURRENCY", int),
     "PURGE_URL": ("PURGE_URL", str),
     "PURGE_METHOD": ("PURGE_METHOD", str),
+    "PURGE_WAIT": ("PURGE_WAIT", float),
+    "TRUSTED_PROXIES": ("TRUSTED_PROXIES", int),
     "NEWS_PUBLICATION_NAME": ("NEWS_PUBLICATION_NAME", str),
     "YANDEX_MAX_AGE_HOURS": ("YANDEX_MAX_AGE_HOURS", int),
     "YANDEX_MAX_ITEMS": ("YANDEX_MAX_ITEMS", int),
@@ -154,6 +156,10 @@ DEFAULTS: dict[str, Any] = {
     # "http://127.0.0.1:6081/purge{path}" ({path}: the feed's path, {url}: its absolute URL).
     "PURGE_URL": "",
     "PURGE_METHOD": "PURGE",
+    # How long an API write's answer waits for those purges (0: it does not wait), seconds.
+    "PURGE_WAIT": 2.0,
+    # Proxies in front whose X-Forwarded-For / -Proto are believed (1: nginx on this host); 0: none.
+    "TRUSTED_PROXIES": 0,
     # Aggregators. The news sitemap's publication name defaults to SITE_NAME.
     "NEWS_PUBLICATION_NAME": None,
     "YANDEX_MAX_AGE_HOURS": 192,  # eight days
