@@ -26,7 +26,7 @@ from lxml import etree
 
 from feedsvc.db import make_engine
 from tests.feedcheck import assert_valid
-from tests.helpers import wipe
+from tests.helpers import start_post_ids_at, wipe
 from tests.test_front import NGINX, feedsvc, port_in, wait_until
 
 pytestmark = pytest.mark.slow
@@ -114,7 +114,8 @@ def deployed(backend: dict[str, str]) -> Iterator[dict[str, object]]:
         (base / "metrics").mkdir()
         feedsvc(env, "init-db")
         feedsvc(env, "demo")
-        # Ids of four digits: the post keys of ?limit=200 outgrow nginx's default 4 KB header buffer.
+        # Ids of six digits: the post keys of ?limit=200 outgrow nginx's default 4 KB header buffer.
+        start_post_ids_at(backend["DATABASE_URL"], 100_000)
         feedsvc(env, "demo", "--posts", "3000")
         gunicorn_log = (base / "gunicorn.log").open("wb")
         procs["gunicorn"] = subprocess.Popen(
