@@ -1205,6 +1205,26 @@ def evaluate(bench: Bench) -> list[Target]:
                 p99 <= goals["freshness_p99_s"],
             )
         )
+        if "hit_share" in goals:
+            share, stale = front["hit_share"], front["stale_first_polls"]
+            out.append(
+                Target(
+                    "cache HITs at nginx under load",
+                    front["feed"],
+                    share,
+                    f">= {goals['hit_share']}",
+                    share is not None and share >= goals["hit_share"],
+                )
+            )
+            out.append(
+                Target(
+                    "stale first polls after the 201",
+                    f"{front['freshness_s']['writes']} writes",
+                    stale,
+                    f"<= {goals['stale_first_polls']}",
+                    stale <= goals["stale_first_polls"],
+                )
+            )
     return out
 
 
