@@ -27,15 +27,17 @@ KEEP_DEFAULT=0
 RELOAD=1
 
 usage() {
-    sed -n '2,18s/^# \{0,1\}//p' "$0" >&2
-    exit 2
+    sed -n '2,18s/^# \{0,1\}//p' "$0"
+    exit "${1:-2}"
 }
 fail() {
     echo "install.sh: $*" >&2
     exit 1
 }
 need_value() {
-    [ $# -ge 2 ] && [ -n "$2" ] || fail "$1 needs a value"
+    if [ $# -lt 2 ] || [ -z "$2" ]; then
+        fail "$1 needs a value"
+    fi
 }
 
 while [ $# -gt 0 ]; do
@@ -47,8 +49,8 @@ while [ $# -gt 0 ]; do
         --app-dir) need_value "$@"; APP_DIR=$2; shift 2 ;;
         --keep-default-site) KEEP_DEFAULT=1; shift ;;
         --no-reload) RELOAD=0; shift ;;
-        -h | --help) usage ;;
-        *) echo "install.sh: unknown option $1" >&2; usage ;;
+        -h | --help) usage 0 ;;
+        *) echo "install.sh: unknown option $1 (--help lists them)" >&2; exit 2 ;;
     esac
 done
 
