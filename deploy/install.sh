@@ -7,7 +7,8 @@
 #   - Debian's default site disabled (its link in sites-enabled removed; sites-available/default
 #     stays): it is the default server of port 80 and would answer the feeds with its own 404s;
 #   - the systemd units and /etc/feedsvc/feedsvc.env (from the sample, if there is none yet);
-#   - the `feedsvc` system user and the app's instance/ directory, owned by it;
+#   - the `feedsvc` system user and the app's instance/ directory, owned by it, and /run/feedsvc/metrics
+#     (tmpfiles.d) for the metrics files of every process, the CLI's included;
 #   - then `nginx -t`, and `systemctl daemon-reload` and `systemctl reload nginx`.
 #
 # --prefix DIR installs into DIR as if it were / (DIR/etc/nginx must hold a copy of Debian's
@@ -27,7 +28,7 @@ KEEP_DEFAULT=0
 RELOAD=1
 
 usage() {
-    sed -n '2,18s/^# \{0,1\}//p' "$0"
+    sed -n '2,19s/^# \{0,1\}//p' "$0"
     exit "${1:-2}"
 }
 fail() {
@@ -131,9 +132,23 @@ if [ ! -e "$ENV_FILE" ]; then
     fi
     echo "created $ENV_FILE from the sample: fill it in"
 fi
+# The metrics directory of the env file (PROMETHEUS_MULTIPROC_DIR) at every boot, before the units
+# start: a `feedsvc` command run with the env file (init-db, first of all) needs it to exist.
+mkdir -p "$ROOT/etc/tmpfiles.d"
+cat >"$ROOT/etc/tmpfiles.d/feedsvc.conf" <<'EOF_TMPFILES'
+# feedsvc (deploy/install.sh): the metrics files shared by the web workers, the worker and the CLI.
+d /run/feedsvc 0755 feedsvc feedsvc -
+d /run/feedsvc/metrics 0750 feedsvc feedsvc -
+EOF_TMPFILES
+chmod 644 "$ROOT/etc/tmpfiles.d/feedsvc.conf"
 if [ -z "$ROOT" ]; then
     # ProtectSystem=strict: the app may write only here (the SQLite default and instance/config.py).
     install -d -o feedsvc -g feedsvc -m 750 "$APP_DIR/instance"
+    if command -v systemd-tmpfiles >/dev/null 2>&1; then
+        systemd-tmpfiles --create /etc/tmpfiles.d/feedsvc.conf
+    else
+        install -d -o feedsvc -g feedsvc -m 750 /run/feedsvc/metrics
+    fi
 fi
 
 # The configuration as nginx will read it. With a prefix, its copy of nginx.conf names its own paths.

@@ -171,6 +171,10 @@ def test_install_sh_sets_up_debians_nginx(deployed: dict[str, object]) -> None:
     assert (cache.stat().st_mode & 0o777) == 0o700
     for unit in ("feedsvc-web.service", "feedsvc-worker.service"):
         assert (root / "etc/systemd/system" / unit).read_text() == (DEPLOY / unit).read_text()
+    # The env file's metrics directory exists from boot on, for the CLI run before the units start.
+    tmpfiles = (root / "etc/tmpfiles.d/feedsvc.conf").read_text()
+    assert "d /run/feedsvc/metrics 0750 feedsvc feedsvc -" in tmpfiles
+    assert "PROMETHEUS_MULTIPROC_DIR=/run/feedsvc/metrics" in (DEPLOY / "feedsvc.env.sample").read_text()
     env_file = root / "etc/feedsvc/feedsvc.env"
     assert (env_file.stat().st_mode & 0o777) == 0o640
     assert "FEEDSVC_PURGE_METHOD=REFRESH" in env_file.read_text()
