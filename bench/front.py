@@ -203,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             "cache_outcomes": hits,
             "hit_share": hits.get("HIT", 0) / answered if answered else None,
             "stale_first_polls": stale_first,
+            "freshness_feed": FEED,
             "freshness_s": {
                 "writes": len(latencies),
                 "ack_p50": statistics.median(acks),
