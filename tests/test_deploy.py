@@ -201,14 +201,15 @@ def test_every_feed_its_304_and_gzip_through_debians_nginx(deployed: dict[str, o
             etag = plain.headers["ETag"]
             again = client.get(feed, headers={"Accept-Encoding": "identity", "If-None-Match": etag})
             assert again.status_code == 304 and again.content == b"", feed
-            assert again.headers["X-Cache-Status"] in {"HIT", "REVALIDATED"}
+            # nginx's copy answered it (one that expired meanwhile is revalidated or served stale).
+            assert again.headers["X-Cache-Status"] in {"HIT", "REVALIDATED", "UPDATING", "STALE"}
             # The app's own gzip, as a variant of its own, with the same validators.
             zipped = client.get(feed, headers={"Accept-Encoding": "gzip"})
             assert zipped.status_code == 200 and zipped.headers["Content-Encoding"] == "gzip", feed
             assert zipped.headers["ETag"] == etag
             assert zipped.content == plain.content  # httpx decodes it
-            raw = client.get(feed, headers={"Accept-Encoding": "gzip", "If-None-Match": etag})
-            assert raw.status_code == 304
+            zipped_again = client.get(feed, headers={"Accept-Encoding": "gzip", "If-None-Match": etag})
+            assert zipped_again.status_code == 304
     # The largest documented page: its post keys need more than nginx's default header buffer.
     for path in ("/en/feed.rss?limit=200", "/feed.atom?limit=150", "/feed.json?limit=200"):
         r = httpx.get(url + path, headers={"Accept-Encoding": "gzip"}, timeout=10)
