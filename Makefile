@@ -42,12 +42,13 @@ wrk:
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; } || \
 		echo "wrk could not be installed; the bench will use its Python load generator"
 
-# nginx, for the tested front in deploy/ (tests/test_front.py runs its own master process; the
-# system service is never started). nginx-light is enough; the full package where it is missing.
+# nginx, for the tested front in deploy/: Debian's own `nginx` package, whose /etc/nginx (nginx.conf,
+# sites-enabled/default) tests/test_deploy.py copies and installs the site into with deploy/install.sh,
+# as on a server. The tests run their own nginx master processes on private ports.
 nginx:
-	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
-		{ apt-get update -qq && { apt-get install -y -qq nginx-light || apt-get install -y -qq nginx; }; } || \
-		echo "nginx could not be installed; tests/test_front.py will skip"
+	@dpkg-query -W -f='$${Status}' nginx 2>/dev/null | grep -q 'install ok installed' || \
+		{ apt-get update -qq && apt-get install -y -qq nginx; } || \
+		echo "nginx could not be installed; tests/test_front.py and tests/test_deploy.py will skip"
 
 bench: $(STAMP) wrk
 	$(BIN)/python bench/run.py

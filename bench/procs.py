@@ -787,6 +787,7 @@ def render_nginx(prefix: Path, port: int, upstream: str, static: tuple[int, Path
         ("listen 80;", f"listen 127.0.0.1:{port};"),
         ("server 127.0.0.1:8000", f"server {upstream}"),
         ("/var/cache/nginx/feedsvc", str(prefix / "cache")),
+        ("/var/log/nginx/feedsvc.access.log", str(prefix / "logs" / "access.log")),
     ):
         if old not in site:
             raise RuntimeError(f"deploy/nginx-site.conf no longer has {old!r}")

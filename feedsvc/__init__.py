@@ -54,4 +54,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.wsgi_app = serve_wsgi(server, app.wsgi_app)  # type: ignore[method-assign]
     # Outermost: request id, request counters and the access line cover the fast path too.
     app.wsgi_app = metrics.instrument(app.wsgi_app)  # type: ignore[method-assign]
+    if app.config["TRUSTED_PROXIES"] > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Around everything, so that the access line and per-client limits see the client's address:
+        # X-Forwarded-For is believed only as far as the configured number of proxies in front.
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     return app

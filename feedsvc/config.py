@@ -130,6 +130,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("WEBSUB_CONCURRENCY", 16, int, "deliveries in flight per worker process"),
     S("PURGE_URL", "", str, "purge or refresh endpoint of the cache in front, `{path}` or `{url}` filled in, e.g. `http://127.0.0.1{path}`; unset: none"),
     S("PURGE_METHOD", "PURGE", str, "method of those requests: `PURGE`, or `REFRESH` (a GET nginx answers by re-fetching the feed)"),
+    S("PURGE_WAIT", 2.0, float, "seconds an API write's answer waits for its purges (sent side by side); `0`: it does not wait"),
+    S("TRUSTED_PROXIES", 0, int, "proxies in front whose `X-Forwarded-For` / `-Proto` the app believes (werkzeug's ProxyFix); `1` behind deploy/'s nginx"),
     # logs
     S("LOG_LEVEL", "INFO", str, "level of the service's own loggers (other libraries log warnings and up)"),
     S("LOG_FORMAT", "text", str, "`text`, or `json` (one object per line: time, level, logger, message, exc_info)"),

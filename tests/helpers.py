@@ -71,3 +71,34 @@ def fetch_now(api: Api, source_id: int) -> dict[str, Any]:
     status = api.get(queued.headers["Location"])
     assert status.status_code == 200 and status.get_json()["state"] == "done", status.get_json()
     return {**status.get_json()["result"], "source": status.get_json()["source"]}
+
+
+def start_post_ids_at(database_url: str, first: int) -> None:
+    """Make the next posts' ids start at ``first`` (``feedsvc demo --posts`` continues from the largest
+    id): one hidden, long-past post with id ``first - 1``, through the write path."""
+    from datetime import timedelta
+
+    from feedsvc import create_app, db, write
+    from feedsvc.models import Post, utcnow
+
+    app = create_app({"DATABASE_URL": database_url, "CACHE_URL": "null"})
+    try:
+        with app.app_context(), db.new_session() as session:
+            now = utcnow()
+            post = Post(
+                id=first - 1,
+                uid=f"00000000-0000-4000-8000-{first - 1:012d}",
+                language="en",
+                slug=f"ids-from-{first}",
+                title="Post ids start here",
+                summary="",
+                content="",
+                published_at=now - timedelta(days=3650),
+                updated_at=now,
+                created_at=now,
+                visible=False,
+            )
+            write.add_post(session, post, [])
+            session.commit()
+    finally:
+        app.extensions["feedsvc.engine"].dispose()

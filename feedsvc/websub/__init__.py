@@ -20,7 +20,7 @@ from feedsvc.websub.settings import WebSubSettings, from_config
 
 def init_app(app: Flask) -> None:
     from feedsvc.websub import hub, outbox
-    from feedsvc.websub.purge import ImmediatePurges
+    from feedsvc.websub.purge import ImmediatePurges, await_purges
 
     settings = from_config(app.config, app.extensions["feedsvc.site"])
     app.extensions["feedsvc.websub"] = settings
@@ -29,6 +29,8 @@ def init_app(app: Flask) -> None:
     if settings.purge_url:
         # At once after each commit, besides the outbox's durable purges a moment later.
         app.extensions["feedsvc.events"].subscribe(ImmediatePurges(settings, app.extensions["feedsvc.site"]))
+        if settings.purge_wait > 0:
+            await_purges(app, settings.purge_wait)  # the API's 201 comes once the cache in front is fresh
     if settings.own_hub:
         app.register_blueprint(hub.bp)
 

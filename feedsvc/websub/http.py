@@ -35,6 +35,11 @@ def address_policy(allow_private: bool, allow_networks: tuple[str, ...]) -> Addr
     return AddressPolicy.build(allow_private=allow_private, allow_networks=allow_networks)
 
 
-def trusted_client(timeout: float) -> httpx.Client:
+def trusted_client(timeout: float, limits: httpx.Limits | None = None) -> httpx.Client:
     """For URLs from the configuration (external hubs, the purge endpoint): no address guard."""
-    return httpx.Client(timeout=httpx.Timeout(timeout), trust_env=False, headers={"User-Agent": USER_AGENT})
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout),
+        trust_env=False,
+        headers={"User-Agent": USER_AGENT},
+        limits=limits or httpx.Limits(),
+    )

@@ -30,6 +30,7 @@ class WebSubSettings:
     concurrency: int
     purge_url: str
     purge_method: str
+    purge_wait: float
     allow_private: bool
     allow_networks: tuple[str, ...]
 
@@ -60,6 +61,7 @@ def from_config(config: Mapping[str, Any], site: Site) -> WebSubSettings:
         concurrency=max(1, int(config["WEBSUB_CONCURRENCY"])),
         purge_url=str(config["PURGE_URL"] or ""),
         purge_method=str(config["PURGE_METHOD"] or "PURGE").upper(),
+        purge_wait=max(0.0, float(config["PURGE_WAIT"])),
         allow_private=bool(config["ALLOW_PRIVATE_SOURCES"]),
         allow_networks=tuple(config["FETCH_ALLOW_NETWORKS"]),
     )
